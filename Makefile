@@ -1,0 +1,50 @@
+# heapkit: the two commands of the README, and a few more.
+#   make check   build everything and run every test (plain, ASan+UBSan, TSan)
+#   make bench   build and run the comparison benchmark
+# Builds go to build/ (release), build-asan/, build-tsan/.
+
+JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE  ?= cmake
+CTEST  ?= ctest
+
+.PHONY: all build check check-plain check-asan check-tsan bench bench-quick bench-instr clean install
+
+all: build
+
+build:
+	@$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@$(CMAKE) --build build -j $(JOBS)
+
+build-asan:
+	@$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHEAPKIT_DEBUG=ON \
+	  -DHEAPKIT_SANITIZE=address,undefined >/dev/null
+
+build-tsan:
+	@$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DHEAPKIT_SANITIZE=thread >/dev/null
+
+check-plain: build
+	@echo "== tests: release build"
+	@cd build && $(CTEST) --output-on-failure -j $(JOBS)
+
+check-asan: build-asan
+	@$(CMAKE) --build build-asan -j $(JOBS)
+	@echo "== tests: AddressSanitizer + UndefinedBehaviorSanitizer, debug checks on"
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(CTEST) --output-on-failure -j $(JOBS) -LE no-asan
+
+check-tsan: build-tsan
+	@$(CMAKE) --build build-tsan -j $(JOBS)
+	@echo "== tests: ThreadSanitizer (threaded tests)"
+	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  $(CTEST) --output-on-failure -j $(JOBS) -L threads
+
+check: check-plain check-asan check-tsan
+	@echo "== all test runs passed"
+
+install: build
+	@$(CMAKE) --install build
+
+clean:
+	rm -rf build build-asan build-tsan

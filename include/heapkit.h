@@ -1,0 +1,120 @@
+/* heapkit: a memory allocator with private, thread-local heaps.
+ *
+ * The public API. Every function is safe to call from any thread. Blocks
+ * from any heap may be freed by any thread with hk_free(); allocation from
+ * an explicit heap is reserved to the thread that owns it.
+ *
+ * Guarantees:
+ *   - every block is aligned to 16 bytes (8 for requests under 16 bytes);
+ *   - hk_usable_size(p) >= the size asked for;
+ *   - calloc memory is zero, even when a dirty block is reused;
+ *   - a request that cannot be served returns NULL with errno ENOMEM
+ *     (size overflow, out of memory) or EINVAL (bad alignment), and every
+ *     earlier block stays intact;
+ *   - freeing a pointer heapkit does not own, or freeing a block twice where
+ *     that is detectable, prints "heapkit: free(): <kind> 0x..." to stderr
+ *     and aborts.
+ */
+#ifndef HEAPKIT_H
+#define HEAPKIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HK_VERSION_MAJOR 0
+#define HK_VERSION_MINOR 1
+#define HK_VERSION_PATCH 0
+
+#if defined(__GNUC__)
+#define HK_API __attribute__((visibility("default")))
+#define HK_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
+#else
+#define HK_API
+#define HK_MALLOC_ATTR
+#endif
+
+/* ---- The malloc family, served from the calling thread's heap ---------- */
+
+HK_API HK_MALLOC_ATTR void *hk_malloc(size_t size);
+HK_API HK_MALLOC_ATTR void *hk_calloc(size_t count, size_t size);
+HK_API void  *hk_realloc(void *p, size_t size);
+/* Like hk_realloc, but count * size is checked for overflow. */
+HK_API void  *hk_reallocarray(void *p, size_t count, size_t size);
+/* Any block, from any heap, on any thread; NULL is a no-op. */
+HK_API void   hk_free(void *p);
+/* Alignment must be a power of two (any size is accepted, unlike C11's). */
+HK_API HK_MALLOC_ATTR void *hk_aligned_alloc(size_t alignment, size_t size);
+/* POSIX form: returns 0, EINVAL or ENOMEM; *out is untouched on failure. */
+HK_API int    hk_posix_memalign(void **out, size_t alignment, size_t size);
+/* Bytes that may be used at p (>= the size asked for); 0 for NULL. */
+HK_API size_t hk_usable_size(const void *p);
+/* Returns free memory to the OS. Without force, only memory that has been
+ * free for a while (the decommit delay) and only in the calling thread's
+ * heap and the shared caches; with force, everything that can be returned
+ * now, including memory of exited threads. */
+HK_API void   hk_collect(bool force);
+
+/* ---- Explicit heaps ---------------------------------------------------- */
+
+typedef struct hk_heap_s hk_heap_t;
+
+/* A new heap owned by the calling thread: only it allocates from the heap;
+ * any thread may free into it. NULL with ENOMEM when out of memory. */
+HK_API hk_heap_t *hk_heap_new(void);
+/* Frees every block of the heap at once, without visiting them. Blocks of
+ * the heap must not be used afterwards. Must be called by the owner. */
+HK_API void       hk_heap_destroy(hk_heap_t *heap);
+/* The calling thread's own heap (the one hk_malloc uses). */
+HK_API hk_heap_t *hk_heap_default(void);
+HK_API HK_MALLOC_ATTR void *hk_heap_malloc(hk_heap_t *heap, size_t size);
+HK_API HK_MALLOC_ATTR void *hk_heap_calloc(hk_heap_t *heap, size_t count, size_t size);
+/* Grows or shrinks p; a moved block lands in `heap`. */
+HK_API void      *hk_heap_realloc(hk_heap_t *heap, void *p, size_t size);
+HK_API HK_MALLOC_ATTR void *hk_heap_aligned_alloc(hk_heap_t *heap, size_t alignment, size_t size);
+/* True when p is a live block of `heap` (a slow check, for assertions). */
+HK_API bool       hk_heap_owns(hk_heap_t *heap, const void *p);
+
+/* ---- Statistics -------------------------------------------------------- */
+
+/* Number of small size classes; hk_stats_t.classes has one entry each. */
+#define HK_STATS_CLASSES 48
+
+typedef struct hk_class_stats_s {
+    size_t block_size;   /* bytes per block of the class; 0 past the last class */
+    size_t live_blocks;  /* blocks handed out and not yet freed */
+    size_t slabs;        /* slabs of the class */
+    size_t slab_bytes;   /* bytes of those slabs (capacity incl. free blocks) */
+} hk_class_stats_t;
+
+typedef struct hk_stats_s {
+    size_t live_bytes;        /* usable bytes of live blocks */
+    size_t live_bytes_peak;
+    size_t committed_bytes;   /* bytes that may hold RSS (not decommitted) */
+    size_t committed_peak;
+    size_t mapped_bytes;      /* address space reserved from the OS */
+    size_t mapped_peak;
+    uint64_t mallocs;         /* blocks handed out, all sizes */
+    uint64_t frees;           /* blocks freed, all sizes */
+    size_t live_blocks;       /* mallocs - frees */
+    size_t huge_live_bytes;   /* part of live_bytes in blocks mapped directly */
+    size_t heaps;             /* heaps counted in this record */
+    hk_class_stats_t classes[HK_STATS_CLASSES];
+} hk_stats_t;
+
+/* Statistics of one heap; call from its owner thread. */
+HK_API void hk_heap_stats(hk_heap_t *heap, hk_stats_t *out);
+/* The whole process: every thread's heap, exited threads, explicit heaps. */
+HK_API void hk_stats(hk_stats_t *out);
+/* Prints hk_stats() as text (or as one JSON object) to `out`. */
+HK_API void hk_stats_print(FILE *out, bool json);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HEAPKIT_H */

@@ -1,0 +1,213 @@
+/* types.h: every core struct of heapkit, with the invariant of each field.
+ *
+ * Memory is organised in three levels:
+ *
+ *   chunk   4 MiB of address space aligned to 4 MiB, owned by one heap.
+ *           Its metadata (hk_chunk_t: header + one hk_page_t per page) sits
+ *           in the pages just *before* the aligned data, so the buddy
+ *           allocator owns all 4 MiB and a pointer finds its chunk by masking.
+ *   block   2^k pages of a chunk handed out by the buddy allocator (the tail
+ *           of a non-power-of-two request is given back), used as a slab
+ *           of small blocks or as one medium block.
+ *   object  a small block carved from a slab of one size class.
+ *
+ * Huge blocks (larger than HK_MEDIUM_MAX) are mapped directly with the same
+ * layout: an hk_chunk_t header before aligned data, kind HK_CHUNK_HUGE.
+ */
+#ifndef HK_TYPES_H
+#define HK_TYPES_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heapkit.h"
+
+/* ---- Layout constants ---------------------------------------------------- */
+
+/* The buddy allocator's page. Fixed at 4 KiB on every platform so that the
+ * layout is a compile-time constant; with larger OS pages (16/64 KiB on some
+ * aarch64 kernels) decommit simply rounds inward to whole OS pages. */
+#define HK_PAGE_SHIFT   12
+#define HK_PAGE_SIZE    ((size_t)1 << HK_PAGE_SHIFT)
+
+#define HK_CHUNK_SHIFT  22                              /* 4 MiB */
+#define HK_CHUNK_SIZE   ((size_t)1 << HK_CHUNK_SHIFT)
+#define HK_CHUNK_PAGES  (HK_CHUNK_SIZE / HK_PAGE_SIZE)  /* 1024 */
+#define HK_MAX_ORDER    (HK_CHUNK_SHIFT - HK_PAGE_SHIFT) /* 10: a whole chunk */
+#define HK_ORDERS       (HK_MAX_ORDER + 1)
+
+#define HK_SMALL_MAX    ((size_t)32 * 1024)      /* largest size served by slabs */
+#define HK_MEDIUM_MAX   (HK_CHUNK_SIZE / 2)      /* largest served by the buddy */
+#define HK_DIRECT_MAX   1024                     /* sizes with a table lookup */
+
+#define HK_CLASSES      HK_STATS_CLASSES         /* small size classes (some unused) */
+
+/* Address space covered by the chunk map: 48 bits (x86-64 and aarch64 user
+ * space). A pointer above it is never ours. */
+#define HK_VA_BITS      48
+
+/* ---- Objects ------------------------------------------------------------ */
+
+/* A free small block: its first word links the free list. */
+typedef struct hk_block_s {
+    struct hk_block_s *next;
+} hk_block_t;
+
+/* ---- Page descriptors --------------------------------------------------- */
+
+enum hk_page_kind {
+    HK_PAGE_INNER = 0, /* not the head of a block (or never used) */
+    HK_PAGE_FREE,      /* head of a free buddy block on a free list */
+    HK_PAGE_SLAB,      /* head of a slab of small blocks */
+    HK_PAGE_MEDIUM,    /* head of one medium block */
+};
+
+struct hk_heap_s;
+
+/* One per 4 KiB page of a chunk; 64 bytes so that two slabs never share a
+ * cache line (their owner writes them on every malloc and free).
+ * Fields marked "head" are meaningful only on the first page of a block. */
+typedef struct hk_page_s {
+    /* slab head: the list malloc pops from; NULL when every initialised
+     * block is handed out. Owner thread only. */
+    hk_block_t *free;
+    /* slab head: blocks handed out and not yet freed locally or drained
+     * from the remote queue. 0 <= used <= capacity. Owner thread only. */
+    uint32_t used;
+    /* slab head: bytes per block (a multiple of 8, of 16 past 8). */
+    uint32_t block_size;
+    /* every page of an allocated block: how many pages back its head is;
+     * 0 for heads and for pages of free blocks. */
+    uint16_t head_delta;
+    /* slab head: blocks that fit in the slab. */
+    uint16_t capacity;
+    /* slab head: blocks carved so far (the rest is untouched memory);
+     * used <= initialized <= capacity. */
+    uint16_t initialized;
+    /* head of an allocated block: its length in pages (need not be a power
+     * of two: the buddy gives the tail back). */
+    uint16_t npages;
+    uint8_t kind;        /* enum hk_page_kind, head only */
+    uint8_t order;       /* free head: buddy order (block is 2^order pages) */
+    uint8_t size_class;  /* slab head: index into the size class table */
+    uint8_t committed;   /* every page: 1 when it may hold RSS, 0 after decommit */
+    uint8_t queued;      /* slab head: 1 while on its heap's partial queue */
+    uint8_t zeroed;      /* medium head: every byte is known to be zero */
+    uint8_t _pad[2];
+    /* slab head: blocks freed by the owner through the fast path; folded
+     * into the heap's counter on slow paths. */
+    uint64_t local_frees;
+    /* free head: neighbours on the heap's free list of this order.
+     * slab head: neighbours on the heap's partial queue of its class. */
+    struct hk_page_s *next, *prev;
+    /* free head: when it became free (ms, monotonic), for delayed decommit. */
+    uint64_t freed_at;
+} hk_page_t;
+
+_Static_assert(sizeof(hk_page_t) == 64, "page descriptors are one cache line");
+_Static_assert(HK_CHUNK_PAGES <= UINT16_MAX, "page indices fit 16 bits");
+
+/* ---- Chunks ------------------------------------------------------------- */
+
+enum hk_chunk_kind { HK_CHUNK_NORMAL = 1, HK_CHUNK_HUGE = 2 };
+
+/* The header that starts a chunk's metadata. */
+typedef struct hk_chunk_head_s {
+    /* thread id (hk_thread_id()) of the thread that may free into this chunk
+     * without synchronisation: the heap owner. 0 while the heap is released
+     * or retired, and always for huge chunks, so those frees take the slow
+     * path. Written only by the owner or under the heap handover. */
+    _Atomic(uintptr_t) owner_tid;
+    /* the heap the chunk belongs to; NULL for huge chunks. Heaps are never
+     * unmapped (they are recycled), so a stale read is memory-safe. */
+    struct hk_heap_s *heap;
+    uint8_t kind;                /* enum hk_chunk_kind */
+    /* normal: neighbours on the heap's chunk list, or the global cache's. */
+    struct hk_chunk_s *next, *prev;
+    /* normal: pages in allocated blocks; 0 means one free order-10 block. */
+    uint32_t used_pages;
+    /* normal: pages whose descriptor says committed. */
+    uint32_t committed_pages;
+    /* huge: bytes reserved for the data (a multiple of the page size),
+     * usable bytes asked, and the start of the whole reservation. */
+    size_t huge_reserved;
+    size_t huge_size;
+    void *huge_base;
+    /* when the chunk entered the global cache (ms), for delayed decommit. */
+    uint64_t cached_at;
+} hk_chunk_head_t;
+
+/* The metadata of a chunk: header, then one descriptor per page. */
+typedef struct hk_chunk_s {
+    hk_chunk_head_t h;
+    uint8_t _pad[128 - sizeof(hk_chunk_head_t) % 128];
+    hk_page_t pages[HK_CHUNK_PAGES];
+} hk_chunk_t;
+
+/* Bytes of metadata placed before each chunk's data (whole pages). */
+#define HK_META_SIZE \
+    ((sizeof(hk_chunk_t) + HK_PAGE_SIZE - 1) & ~(HK_PAGE_SIZE - 1))
+
+/* ---- Heaps -------------------------------------------------------------- */
+
+/* A doubly linked queue of slab heads (through hk_page_t.next/prev). */
+typedef struct hk_page_queue_s {
+    hk_page_t *first, *last;
+} hk_page_queue_t;
+
+/* Counters kept by the heap's owner on its slow paths. */
+typedef struct hk_heap_counters_s {
+    uint64_t frees;            /* all frees folded so far (slab fast path folds later) */
+    uint64_t medium_mallocs, medium_frees;
+    size_t medium_live_bytes;
+    uint64_t huge_mallocs, huge_frees;
+    size_t huge_live_bytes;
+    size_t live_peak;          /* sampled on slow paths and stats calls */
+    size_t committed_peak;
+    size_t mapped_peak;
+} hk_heap_counters_t;
+
+/* Figures a heap publishes for hk_stats() of other threads (atomics: they
+ * are written by the owner and read by anyone). */
+typedef struct hk_heap_published_s {
+    _Atomic(size_t) live_bytes, live_peak, committed, mapped;
+    _Atomic(uint64_t) mallocs, frees;
+    _Atomic(size_t) live_blocks, huge_live_bytes;
+    _Atomic(size_t) class_live[HK_CLASSES];
+} hk_heap_published_t;
+
+typedef struct hk_heap_s {
+    /* The slab malloc uses for each class. Never NULL: points to the shared
+     * empty sentinel page (free == NULL) when the class has no slab yet, so
+     * the fast path needs no NULL test. A current slab is not queued. */
+    hk_page_t *current[HK_CLASSES];
+    /* Thread id of the owner, who alone may allocate; 0 when none (released
+     * or retired). Equal to owner_tid of each of the heap's chunks. */
+    uintptr_t owner_tid;
+    /* Blocks freed by other threads: a lock-free stack (push by CAS,
+     * the owner takes it all with an exchange). */
+    _Atomic(hk_block_t *) remote;
+    /* Slabs with free blocks that are not current, per class. */
+    hk_page_queue_t partial[HK_CLASSES];
+    /* Free buddy blocks of all the heap's chunks, per order (LIFO). */
+    hk_page_t *free_blocks[HK_ORDERS];
+    /* The heap's chunks (normal chunks only). */
+    hk_chunk_t *chunks;
+    size_t nchunks;
+    size_t committed_bytes;     /* sum over chunks of committed pages */
+    hk_heap_counters_t c;
+    hk_heap_published_t pub;
+    /* 1 for a thread's default heap, 0 for an explicit heap. */
+    uint8_t is_default;
+    /* 1 while on the global list of all heaps (for hk_stats). */
+    uint8_t listed;
+    /* time of the last purge of free blocks (ms). */
+    uint64_t last_purge;
+    /* neighbours on the global list of heaps; next_retired links retired
+     * default heaps waiting for a new thread. */
+    struct hk_heap_s *gnext, *gprev, *next_retired;
+} hk_heap_t;
+
+#endif /* HK_TYPES_H */
