@@ -78,9 +78,10 @@ typedef struct hk_page_s {
     uint32_t used;
     /* slab head: bytes per block (a multiple of 8, of 16 past 8). */
     uint32_t block_size;
-    /* every page of an allocated block: how many pages back its head is;
-     * 0 for heads and for pages of free blocks. */
-    uint16_t head_delta;
+    /* every page of an allocated block: bytes from its head's descriptor to
+     * this descriptor (pages back times 64), so the free path subtracts it
+     * without scaling; 0 for heads and for pages of free blocks. */
+    uint16_t head_off;
     /* slab head: blocks that fit in the slab. */
     uint16_t capacity;
     /* slab head: blocks carved so far (the rest is untouched memory);
@@ -94,11 +95,14 @@ typedef struct hk_page_s {
     uint8_t size_class;  /* slab head: index into the size class table */
     uint8_t committed;   /* every page: 1 when it may hold RSS, 0 after decommit */
     uint8_t queued;      /* slab head: 1 while on its heap's partial queue */
-    uint8_t zeroed;      /* medium head: every byte is known to be zero */
-    uint8_t _pad[2];
-    /* slab head: blocks freed by the owner through the fast path; folded
-     * into the heap's counter on slow paths. */
-    uint64_t local_frees;
+    uint8_t _pad[3];
+    /* slab head: the thread id of the heap's owner while the slab is
+     * current or queued, so the free fast path needs one comparison for
+     * "my heap, and no list to fix". 0 for a full slab on no list (its
+     * next free must queue it), for slabs of an ownerless heap, and for
+     * every other descriptor. Written by the owner (or during a handover);
+     * read by any thread, hence atomic. */
+    _Atomic(uintptr_t) owner;
     /* free head: neighbours on the heap's free list of this order.
      * slab head: neighbours on the heap's partial queue of its class. */
     struct hk_page_s *next, *prev;
@@ -124,6 +128,10 @@ typedef struct hk_chunk_head_s {
      * unmapped (they are recycled), so a stale read is memory-safe. */
     struct hk_heap_s *heap;
     uint8_t kind;                /* enum hk_chunk_kind */
+    /* huge: 1 when linked on its (explicit) heap's list of huge blocks, so
+     * only the owner may unlink it; 0 for default heaps' huge blocks, which
+     * any thread frees directly. */
+    uint8_t linked;
     /* normal: neighbours on the heap's chunk list, or the global cache's. */
     struct hk_chunk_s *next, *prev;
     /* normal: pages in allocated blocks; 0 means one free order-10 block. */
@@ -159,11 +167,8 @@ typedef struct hk_page_queue_s {
 
 /* Counters kept by the heap's owner on its slow paths. */
 typedef struct hk_heap_counters_s {
-    uint64_t frees;            /* all frees folded so far (slab fast path folds later) */
     uint64_t medium_mallocs, medium_frees;
     size_t medium_live_bytes;
-    uint64_t huge_mallocs, huge_frees;
-    size_t huge_live_bytes;
     size_t live_peak;          /* sampled on slow paths and stats calls */
     size_t committed_peak;
     size_t mapped_peak;
@@ -197,14 +202,27 @@ typedef struct hk_heap_s {
     hk_chunk_t *chunks;
     size_t nchunks;
     size_t committed_bytes;     /* sum over chunks of committed pages */
+    /* Blocks of each class handed out, ever: the one counter of the fast
+     * path. Live blocks are the sum of the slabs' `used`. */
+    uint64_t mallocs[HK_CLASSES];
     hk_heap_counters_t c;
+    /* Huge blocks: counted with atomics because a huge block of a default
+     * heap may be freed directly by any thread. */
+    _Atomic(uint64_t) huge_mallocs, huge_frees;
+    _Atomic(size_t) huge_live_bytes;
+    /* Explicit heaps only: their huge blocks, so destroy can free them. */
+    struct hk_chunk_s *huge;
+    /* Slow paths since the last publish. */
+    uint32_t since_publish;
     hk_heap_published_t pub;
     /* 1 for a thread's default heap, 0 for an explicit heap. */
     uint8_t is_default;
     /* 1 while on the global list of all heaps (for hk_stats). */
     uint8_t listed;
-    /* time of the last purge of free blocks (ms). */
-    uint64_t last_purge;
+    /* 1 while the heap is released (hk_heap_release) and may be adopted. */
+    uint8_t released;
+    /* times of the last purge of free blocks and last publish (ms). */
+    uint64_t last_purge, last_publish;
     /* neighbours on the global list of heaps; next_retired links retired
      * default heaps waiting for a new thread. */
     struct hk_heap_s *gnext, *gprev, *next_retired;

@@ -1,0 +1,281 @@
+/* buddy.c: blocks of pages inside a heap's chunks.
+ *
+ * Owns: the binary buddy allocator of each heap: its free lists (one per
+ * order, across all its chunks), splitting, merging, exact-size trimming,
+ * in-place growth and shrinking, and the delayed decommit of free blocks.
+ * Calls: chunk.c (new chunks, giving fully free chunks back), os.c
+ * (decommit).
+ * Threads: everything here runs on the heap's owner thread.
+ *
+ * All bookkeeping lives in the page descriptors, never in the free memory
+ * itself, so free and decommitted blocks are never touched (no faults, no
+ * RSS). A block of order k starts at a page index that is a multiple of
+ * 2^k; its buddy is found by flipping bit k of the index. Invariant: a
+ * descriptor has kind HK_PAGE_FREE exactly when it heads a free block on
+ * the heap's list of its order.
+ *
+ * Exact allocation: a request of n pages takes a block of 2^k >= n pages and
+ * gives the tail [n, 2^k) back at once as maximal aligned pieces (as Linux's
+ * alloc_pages_exact does), so a 5-page slab wastes nothing instead of 3
+ * pages. Freeing n pages frees the same pieces, which merge as far as their
+ * buddies are free.
+ */
+#include "internal/internal.h"
+
+static inline unsigned ceil_log2(size_t n) {
+    return n <= 1 ? 0 : 64u - (unsigned)__builtin_clzl(n - 1);
+}
+static inline unsigned floor_log2(size_t n) {
+    return 63u - (unsigned)__builtin_clzl(n);
+}
+
+/* ---- Free lists ----------------------------------------------------------- */
+
+static void list_push(hk_heap_t *h, hk_page_t *pg, unsigned order, uint64_t when) {
+    pg->kind = HK_PAGE_FREE;
+    pg->order = (uint8_t)order;
+    pg->freed_at = when;
+    pg->prev = NULL;
+    pg->next = h->free_blocks[order];
+    if (pg->next) pg->next->prev = pg;
+    h->free_blocks[order] = pg;
+}
+
+static void list_remove(hk_heap_t *h, hk_page_t *pg) {
+    if (pg->prev) pg->prev->next = pg->next;
+    else h->free_blocks[pg->order] = pg->next;
+    if (pg->next) pg->next->prev = pg->prev;
+    pg->next = pg->prev = NULL;
+    pg->kind = HK_PAGE_INNER;
+}
+
+/* ---- Chunks of a heap ------------------------------------------------------ */
+
+void _hk_buddy_add_chunk(hk_heap_t *h, hk_chunk_t *c) {
+    c->h.heap = h;
+    atomic_store_explicit(&c->h.owner_tid, h->owner_tid, memory_order_relaxed);
+    c->h.prev = NULL;
+    c->h.next = h->chunks;
+    if (h->chunks) h->chunks->h.prev = c;
+    h->chunks = c;
+    h->nchunks++;
+    h->committed_bytes += (size_t)c->h.committed_pages << HK_PAGE_SHIFT;
+    list_push(h, &c->pages[0], HK_MAX_ORDER, _hk_os_now_ms());
+}
+
+static void remove_chunk(hk_heap_t *h, hk_chunk_t *c) {
+    if (c->h.prev) c->h.prev->h.next = c->h.next;
+    else h->chunks = c->h.next;
+    if (c->h.next) c->h.next->h.prev = c->h.prev;
+    c->h.next = c->h.prev = NULL;
+    h->nchunks--;
+    h->committed_bytes -= (size_t)c->h.committed_pages << HK_PAGE_SHIFT;
+}
+
+void _hk_buddy_release_free_chunks(hk_heap_t *h, size_t keep) {
+    size_t n = 0;
+    for (hk_page_t *pg = h->free_blocks[HK_MAX_ORDER]; pg; pg = pg->next) n++;
+    while (n > keep) {
+        hk_page_t *pg = h->free_blocks[HK_MAX_ORDER];
+        list_remove(h, pg);
+        pg->kind = HK_PAGE_FREE; /* the cached state: page 0 heads the chunk */
+        pg->order = HK_MAX_ORDER;
+        hk_chunk_t *c = hk_chunk_of_page(pg);
+        remove_chunk(h, c);
+        _hk_chunk_free(c);
+        n--;
+    }
+}
+
+void _hk_buddy_reset_chunk(hk_chunk_t *c) {
+    for (size_t i = 0; i < HK_CHUNK_PAGES; i++) {
+        hk_page_t *pg = &c->pages[i];
+        pg->kind = HK_PAGE_INNER;
+        pg->head_off = 0;
+        hk_store_relaxed(&pg->owner, 0);
+        pg->next = pg->prev = NULL;
+    }
+    c->pages[0].kind = HK_PAGE_FREE;
+    c->pages[0].order = HK_MAX_ORDER;
+    c->h.used_pages = 0;
+}
+
+/* ---- Freeing ---------------------------------------------------------------- */
+
+/* Frees the aligned piece of 2^order pages at index i, merging upward. */
+static void free_piece(hk_heap_t *h, hk_chunk_t *c, size_t i, unsigned order,
+                       uint64_t now) {
+    while (order < HK_MAX_ORDER) {
+        hk_page_t *buddy = &c->pages[i ^ ((size_t)1 << order)];
+        if (buddy->kind != HK_PAGE_FREE || buddy->order != order) break;
+        list_remove(h, buddy);
+        /* The merged block is stamped `now`: part of it was in use a moment
+         * ago, so its pages are likely to be wanted again soon. */
+        i &= ~((size_t)1 << order);
+        order++;
+    }
+    if (order == HK_MAX_ORDER && h->free_blocks[HK_MAX_ORDER] != NULL) {
+        /* A second fully free chunk: one spare is enough for a heap. */
+        hk_page_t *head = &c->pages[0];
+        head->kind = HK_PAGE_FREE;
+        head->order = HK_MAX_ORDER;
+        remove_chunk(h, c);
+        _hk_chunk_free(c);
+        return;
+    }
+    list_push(h, &c->pages[i], order, now);
+}
+
+/* Frees pages [start, end) of chunk c as maximal aligned pieces. */
+static void free_range(hk_heap_t *h, hk_chunk_t *c, size_t start, size_t end,
+                       uint64_t now) {
+    while (start < end) {
+        unsigned align = start ? (unsigned)__builtin_ctzl(start) : HK_MAX_ORDER;
+        unsigned fit = floor_log2(end - start);
+        unsigned order = align < fit ? align : fit;
+        free_piece(h, c, start, order, now);
+        start += (size_t)1 << order;
+    }
+}
+
+/* Pages [start, end) leave an allocated block: clear their back links. */
+static void unmark_range(hk_chunk_t *c, size_t start, size_t end) {
+    for (size_t i = start; i < end; i++) c->pages[i].head_off = 0;
+    c->h.used_pages -= (uint32_t)(end - start);
+}
+
+void _hk_buddy_free(hk_heap_t *h, hk_page_t *head) {
+    hk_chunk_t *c = hk_chunk_of_page(head);
+    size_t idx = (size_t)(head - c->pages);
+    size_t n = head->npages;
+    hk_assert(head->kind == HK_PAGE_SLAB || head->kind == HK_PAGE_MEDIUM);
+    head->kind = HK_PAGE_INNER;
+    head->npages = 0;
+    unmark_range(c, idx, idx + n);
+    free_range(h, c, idx, idx + n, _hk_os_now_ms());
+}
+
+void _hk_buddy_shrink(hk_heap_t *h, hk_page_t *head, size_t npages) {
+    hk_chunk_t *c = hk_chunk_of_page(head);
+    size_t idx = (size_t)(head - c->pages);
+    size_t n = head->npages;
+    if (npages == 0 || npages >= n) return;
+    head->npages = (uint16_t)npages;
+    unmark_range(c, idx + npages, idx + n);
+    free_range(h, c, idx + npages, idx + n, _hk_os_now_ms());
+}
+
+/* ---- Allocating --------------------------------------------------------------- */
+
+/* Pages [start, end) join the block headed at `head_idx`. Returns true when
+ * none of them was committed (so they read zero). */
+static bool mark_range(hk_heap_t *h, hk_chunk_t *c, size_t head_idx, size_t start,
+                       size_t end) {
+    size_t fresh = 0;
+    for (size_t i = start; i < end; i++) {
+        hk_page_t *pg = &c->pages[i];
+        pg->head_off = (uint16_t)((i - head_idx) * sizeof(hk_page_t));
+        if (!pg->committed) {
+            pg->committed = 1;
+            fresh++;
+        }
+    }
+    c->h.used_pages += (uint32_t)(end - start);
+    c->h.committed_pages += (uint32_t)fresh;
+    h->committed_bytes += fresh << HK_PAGE_SHIFT;
+    if (h->committed_bytes > h->c.committed_peak) h->c.committed_peak = h->committed_bytes;
+    return fresh == end - start;
+}
+
+hk_page_t *_hk_buddy_alloc(hk_heap_t *h, size_t npages, unsigned min_order,
+                           bool *zeroed) {
+    unsigned k = ceil_log2(npages);
+    if (k < min_order) k = min_order;
+    if (npages == 0 || k > HK_MAX_ORDER) return NULL;
+    unsigned j = k;
+    while (j <= HK_MAX_ORDER && h->free_blocks[j] == NULL) j++;
+    if (j > HK_MAX_ORDER) {
+        hk_chunk_t *c = _hk_chunk_alloc();
+        if (c == NULL) return NULL;
+        _hk_buddy_add_chunk(h, c);
+        j = HK_MAX_ORDER;
+    }
+    hk_page_t *pg = h->free_blocks[j];
+    uint64_t when = pg->freed_at;
+    list_remove(h, pg);
+    /* Split: the upper halves go back to the lists. */
+    while (j > k) {
+        j--;
+        list_push(h, pg + ((size_t)1 << j), j, when);
+    }
+    /* Trim: the tail past npages goes back as maximal aligned pieces; their
+     * buddies are all inside the block just taken, so none can merge. */
+    size_t end = (size_t)1 << k;
+    for (size_t i = npages; i < end;) {
+        unsigned o = (unsigned)__builtin_ctzl(i);
+        list_push(h, pg + i, o, when);
+        i += (size_t)1 << o;
+    }
+    hk_chunk_t *c = hk_chunk_of_page(pg);
+    size_t idx = (size_t)(pg - c->pages);
+    pg->npages = (uint16_t)npages;
+    *zeroed = mark_range(h, c, idx, idx, idx + npages);
+    return pg;
+}
+
+bool _hk_buddy_grow(hk_heap_t *h, hk_page_t *head, size_t npages) {
+    hk_chunk_t *c = hk_chunk_of_page(head);
+    size_t idx = (size_t)(head - c->pages);
+    size_t old_end = idx + head->npages, new_end = idx + npages;
+    if (new_end <= old_end) return true;
+    if (new_end > HK_CHUNK_PAGES) return false;
+    /* The pages after the block must be covered by free blocks; the first
+     * one starts right at old_end since blocks never overlap. */
+    size_t s = old_end;
+    while (s < new_end) {
+        hk_page_t *pg = &c->pages[s];
+        if (pg->kind != HK_PAGE_FREE) return false;
+        s += (size_t)1 << pg->order;
+    }
+    uint64_t now = _hk_os_now_ms();
+    for (size_t t = old_end; t < new_end;) {
+        hk_page_t *pg = &c->pages[t];
+        size_t len = (size_t)1 << pg->order;
+        list_remove(h, pg);
+        t += len;
+    }
+    head->npages = (uint16_t)npages;
+    mark_range(h, c, idx, old_end, new_end);
+    /* The last free block may reach past the new end: give that part back. */
+    free_range(h, c, new_end, s, now);
+    return true;
+}
+
+/* ---- Decommit ------------------------------------------------------------------ */
+
+/* Decommits the free block headed at index i of order `order`. */
+static void decommit_block(hk_heap_t *h, hk_chunk_t *c, size_t i, unsigned order) {
+    size_t n = (size_t)1 << order, committed = 0;
+    for (size_t p = i; p < i + n; p++) committed += c->pages[p].committed;
+    if (committed == 0) return;
+    if (_hk_os_decommit(hk_chunk_data(c) + (i << HK_PAGE_SHIFT), n << HK_PAGE_SHIFT) != 0)
+        return; /* still committed: the flags stay true */
+    for (size_t p = i; p < i + n; p++) c->pages[p].committed = 0;
+    c->h.committed_pages -= (uint32_t)committed;
+    h->committed_bytes -= committed << HK_PAGE_SHIFT;
+}
+
+/* Free blocks smaller than this are decommitted only when forced: their
+ * madvise would cost more than the memory they hold. */
+#define PURGE_MIN_ORDER 4 /* 64 KiB */
+
+void _hk_buddy_purge(hk_heap_t *h, uint64_t now, bool force) {
+    uint64_t delay = (uint64_t)_hk_options.decommit_delay_ms;
+    for (unsigned o = force ? 0 : PURGE_MIN_ORDER; o <= HK_MAX_ORDER; o++) {
+        for (hk_page_t *pg = h->free_blocks[o]; pg; pg = pg->next) {
+            if (!force && now - pg->freed_at < delay) continue;
+            hk_chunk_t *c = hk_chunk_of_page(pg);
+            decommit_block(h, c, (size_t)(pg - c->pages), o);
+        }
+    }
+}

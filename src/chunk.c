@@ -1,0 +1,275 @@
+/* chunk.c: 4 MiB chunks and huge blocks, and the global cache of both.
+ *
+ * Owns: the chunk map (one byte per possible chunk start, read by every free
+ * to reject pointers heapkit does not own), the cache of fully free chunks
+ * shared by all heaps, the cache of freed huge blocks, and the delayed
+ * decommit of cached memory.
+ * Calls: os.c.
+ * Threads: the caches are under one spin lock (slow paths only); the chunk
+ * map is written with atomic OR/AND and read with relaxed loads.
+ *
+ * Why caches: a thread that exits and a thread that starts should pass a
+ * chunk along without mmap and page faults; a program that frees and
+ * reallocates a multi-MiB block in a loop should get the same committed
+ * pages back instead of faulting them in again (jemalloc and mimalloc run
+ * that loop 4x slower than glibc). Cached memory is decommitted only after
+ * it has stayed unused for the decommit delay.
+ */
+#define _GNU_SOURCE
+#include <sched.h>
+
+#include "internal/internal.h"
+
+uint8_t _hk_chunk_map[HK_CHUNK_MAP_SLOTS];
+
+/* Size of a chunk's reservation: metadata pages, then the aligned data. */
+#define CHUNK_RESERVE (HK_META_SIZE + HK_CHUNK_SIZE)
+
+static hk_lock_t cache_lock;
+/* Free chunks, most recently freed first. Each is in the fully free state:
+ * page 0 heads a free order-10 block, every other descriptor is inner. */
+static hk_chunk_t *cached_chunks;
+static size_t cached_chunk_count;
+/* Freed huge blocks kept for reuse, most recent first, and their bytes. */
+static hk_chunk_t *cached_huge;
+static size_t cached_huge_bytes;
+/* When the caches were last purged (ms); read without the lock to skip
+ * the purge cheaply when it is not due. */
+static _Atomic(uint64_t) last_purge;
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+void _hk_lock(hk_lock_t *l) {
+    for (unsigned spins = 0;; spins++) {
+        if (!hk_load_relaxed(&l->held) &&
+            !atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
+            return;
+        if (spins > 64) sched_yield();
+        else cpu_relax();
+    }
+}
+
+static void map_set(uintptr_t data, bool on) {
+    __atomic_store_n(&_hk_chunk_map[data >> HK_CHUNK_SHIFT], on ? 1 : 0, __ATOMIC_RELEASE);
+}
+
+/* ---- Normal chunks ------------------------------------------------------- */
+
+static void chunk_init_fresh(hk_chunk_t *c) {
+    /* Fresh memory reads zero: every descriptor is inner and uncommitted,
+     * which is already right; only page 0 needs to head the free block. */
+    c->h.kind = HK_CHUNK_NORMAL;
+    c->pages[0].kind = HK_PAGE_FREE;
+    c->pages[0].order = HK_MAX_ORDER;
+}
+
+hk_chunk_t *_hk_chunk_alloc(void) {
+    _hk_lock(&cache_lock);
+    hk_chunk_t *c = cached_chunks;
+    if (c) {
+        cached_chunks = c->h.next;
+        cached_chunk_count--;
+    }
+    hk_unlock(&cache_lock);
+    if (c) {
+        c->h.next = c->h.prev = NULL;
+        return c;
+    }
+    uint8_t *base = _hk_os_reserve(CHUNK_RESERVE, HK_CHUNK_SIZE, HK_META_SIZE);
+    if (base == NULL) return NULL;
+    c = (hk_chunk_t *)base;
+    chunk_init_fresh(c);
+    map_set((uintptr_t)hk_chunk_data(c), true);
+    return c;
+}
+
+static void chunk_unmap(hk_chunk_t *c) {
+    map_set((uintptr_t)hk_chunk_data(c), false);
+    _hk_os_release(c, CHUNK_RESERVE);
+}
+
+/* Decommits a cached chunk: its data, and the descriptor pages past the
+ * first (they read zero afterwards: inner and uncommitted, as wanted). */
+static void chunk_decommit(hk_chunk_t *c) {
+    if (c->h.committed_pages == 0) return;
+    _hk_os_decommit(hk_chunk_data(c), HK_CHUNK_SIZE);
+    size_t first = HK_PAGE_SIZE;
+    _hk_os_decommit((uint8_t *)c + first, HK_META_SIZE - first);
+    size_t in_first = (first - offsetof(hk_chunk_t, pages)) / sizeof(hk_page_t);
+    for (size_t i = 0; i < in_first; i++) c->pages[i].committed = 0;
+    c->h.committed_pages = 0;
+}
+
+void _hk_chunk_free(hk_chunk_t *c) {
+    hk_assert(c->h.used_pages == 0 && c->pages[0].kind == HK_PAGE_FREE &&
+              c->pages[0].order == HK_MAX_ORDER);
+    c->h.heap = NULL;
+    atomic_store_explicit(&c->h.owner_tid, 0, memory_order_relaxed);
+    c->h.cached_at = _hk_os_now_ms();
+    hk_chunk_t *evict = NULL;
+    _hk_lock(&cache_lock);
+    if (cached_chunk_count >= (size_t)_hk_options.chunk_cache) {
+        evict = c; /* the cache is full: give this one back to the OS */
+    } else {
+        c->h.next = cached_chunks;
+        cached_chunks = c;
+        cached_chunk_count++;
+    }
+    hk_unlock(&cache_lock);
+    if (evict) chunk_unmap(evict);
+}
+
+/* ---- Huge blocks --------------------------------------------------------- */
+
+static size_t huge_reserve_size(hk_chunk_t *c) {
+    return HK_META_SIZE + c->h.huge_reserved;
+}
+
+/* Takes a cached huge block whose reservation fits `need` without wasting
+ * more than a quarter of it. */
+static hk_chunk_t *huge_from_cache(size_t need) {
+    hk_chunk_t *found = NULL;
+    _hk_lock(&cache_lock);
+    for (hk_chunk_t **pp = &cached_huge; *pp; pp = &(*pp)->h.next) {
+        hk_chunk_t *c = *pp;
+        if (c->h.huge_reserved >= need && c->h.huge_reserved - need <= need / 4) {
+            *pp = c->h.next;
+            cached_huge_bytes -= c->h.huge_reserved;
+            found = c;
+            break;
+        }
+    }
+    hk_unlock(&cache_lock);
+    return found;
+}
+
+hk_chunk_t *_hk_huge_alloc(size_t size, size_t align, bool *zeroed) {
+    size_t need = (size + HK_PAGE_SIZE - 1) & ~(HK_PAGE_SIZE - 1);
+    if (need < size || need > SIZE_MAX / 2) return NULL;
+    hk_chunk_t *c = NULL;
+    if (align <= HK_CHUNK_SIZE) c = huge_from_cache(need);
+    if (c) {
+        *zeroed = false;
+    } else {
+        if (align < HK_CHUNK_SIZE) align = HK_CHUNK_SIZE;
+        uint8_t *base = _hk_os_reserve(HK_META_SIZE + need, align, HK_META_SIZE);
+        if (base == NULL) return NULL;
+        c = (hk_chunk_t *)base;
+        c->h.kind = HK_CHUNK_HUGE;
+        c->h.huge_reserved = need;
+        c->h.huge_base = base;
+        map_set((uintptr_t)hk_chunk_data(c), true);
+        *zeroed = true;
+    }
+    c->h.huge_size = size;
+    c->h.next = c->h.prev = NULL;
+    return c;
+}
+
+void _hk_huge_free(hk_chunk_t *c) {
+    size_t limit = (size_t)_hk_options.huge_cache_mb << 20;
+    c->h.heap = NULL;
+    c->h.cached_at = _hk_os_now_ms();
+    bool keep = false;
+    _hk_lock(&cache_lock);
+    if (c->h.huge_reserved <= limit / 2 && cached_huge_bytes + c->h.huge_reserved <= limit) {
+        c->h.next = cached_huge;
+        cached_huge = c;
+        cached_huge_bytes += c->h.huge_reserved;
+        keep = true;
+    }
+    hk_unlock(&cache_lock);
+    if (!keep) {
+        map_set((uintptr_t)hk_chunk_data(c), false);
+        _hk_os_release(c, huge_reserve_size(c));
+    }
+}
+
+hk_chunk_t *_hk_huge_resize(hk_chunk_t *c, size_t size) {
+    size_t need = (size + HK_PAGE_SIZE - 1) & ~(HK_PAGE_SIZE - 1);
+    if (need < size) return NULL;
+    if (need <= c->h.huge_reserved) {
+        /* Shrinking by more than half gives the tail back; otherwise the
+         * block stays as it is, ready to grow again. */
+        if (need < c->h.huge_reserved / 2) {
+            _hk_os_decommit(hk_chunk_data(c) + need, c->h.huge_reserved - need);
+        }
+        c->h.huge_size = size;
+        return c;
+    }
+    /* Grow by at least an eighth, so a block grown a little at a time is
+     * remapped O(log n) times. */
+    size_t grown = c->h.huge_reserved + c->h.huge_reserved / 8;
+    if (grown > need) need = (grown + HK_PAGE_SIZE - 1) & ~(HK_PAGE_SIZE - 1);
+    uintptr_t old_data = (uintptr_t)hk_chunk_data(c);
+    uint8_t *base = _hk_os_remap(c, huge_reserve_size(c), HK_META_SIZE + need,
+                                 HK_CHUNK_SIZE, HK_META_SIZE);
+    if (base == NULL) return NULL;
+    hk_chunk_t *n = (hk_chunk_t *)base;
+    n->h.huge_reserved = need;
+    n->h.huge_size = size;
+    n->h.huge_base = base;
+    if ((uintptr_t)hk_chunk_data(n) != old_data) {
+        map_set(old_data, false);
+        map_set((uintptr_t)hk_chunk_data(n), true);
+    }
+    return n;
+}
+
+/* ---- Delayed decommit ------------------------------------------------------ */
+
+void _hk_chunk_cache_purge(bool force) {
+    uint64_t now = _hk_os_now_ms();
+    uint64_t delay = (uint64_t)_hk_options.decommit_delay_ms;
+    if (!force && now - hk_load_relaxed(&last_purge) < delay / 4 + 1)
+        return;
+    hk_chunk_t *release = NULL;
+    _hk_lock(&cache_lock);
+    hk_store_relaxed(&last_purge, now);
+    /* Chunks: decommit those cached for the delay. They stay reserved (and
+     * in the cache) so a new thread takes them without mmap. */
+    for (hk_chunk_t *c = cached_chunks; c; c = c->h.next) {
+        if (force || now - c->h.cached_at >= delay) chunk_decommit(c);
+    }
+    /* Huge blocks: unmap those cached for the delay. */
+    for (hk_chunk_t **pp = &cached_huge; *pp;) {
+        hk_chunk_t *c = *pp;
+        if (force || now - c->h.cached_at >= delay) {
+            *pp = c->h.next;
+            cached_huge_bytes -= c->h.huge_reserved;
+            c->h.next = release;
+            release = c;
+        } else {
+            pp = &c->h.next;
+        }
+    }
+    hk_unlock(&cache_lock);
+    while (release) {
+        hk_chunk_t *c = release;
+        release = c->h.next;
+        map_set((uintptr_t)hk_chunk_data(c), false);
+        _hk_os_release(c, huge_reserve_size(c));
+    }
+}
+
+size_t _hk_chunk_cache_committed(void) {
+    size_t bytes = 0;
+    _hk_lock(&cache_lock);
+    for (hk_chunk_t *c = cached_chunks; c; c = c->h.next)
+        bytes += (size_t)c->h.committed_pages << HK_PAGE_SHIFT;
+    bytes += cached_huge_bytes;
+    hk_unlock(&cache_lock);
+    return bytes;
+}
+
+/* ---- fork ------------------------------------------------------------------ */
+
+void _hk_chunk_fork_prepare(void) { _hk_lock(&cache_lock); }
+void _hk_chunk_fork_parent(void) { hk_unlock(&cache_lock); }
+void _hk_chunk_fork_child(void) { atomic_store(&cache_lock.held, 0); }

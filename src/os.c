@@ -1,0 +1,122 @@
+/* os.c: the only file that talks to the kernel about memory.
+ *
+ * Owns: mmap, munmap, madvise, mremap, the page size, the monotonic clock,
+ * and the process-wide count of reserved bytes.
+ * Calls: nothing of heapkit but error.c for warnings.
+ * Threads: every function is thread-safe (the counters are atomics).
+ *
+ * Contract (internal.h): page-aligned inputs; an int error code out (0 or
+ * an errno value) and errno left as the caller had it, because the public
+ * API promises errno only on failure and madvise/munmap may clobber it.
+ */
+#define _GNU_SOURCE
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal/internal.h"
+
+size_t _hk_os_page_size = 4096;
+static _Atomic(size_t) os_mapped, os_mapped_peak;
+
+void _hk_os_init(void) {
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps > 0) _hk_os_page_size = (size_t)ps;
+}
+
+static void note_mapped(ptrdiff_t delta) {
+    size_t now = hk_add_relaxed(&os_mapped, (size_t)delta) + (size_t)delta;
+    size_t peak = hk_load_relaxed(&os_mapped_peak);
+    while (now > peak &&
+           !atomic_compare_exchange_weak_explicit(&os_mapped_peak, &peak, now,
+                                                  memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
+}
+
+size_t _hk_os_mapped(void) { return hk_load_relaxed(&os_mapped); }
+size_t _hk_os_mapped_peak(void) { return hk_load_relaxed(&os_mapped_peak); }
+
+static void *map_anon(void *hint, size_t size) {
+    /* No MAP_NORESERVE: the kernel's overcommit check then refuses absurd
+     * sizes (as it does for glibc) instead of handing out address space
+     * that faults later. */
+    void *p = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void *_hk_os_reserve(size_t size, size_t align, size_t offset) {
+    int saved = errno;
+    if (align <= _hk_os_page_size) align = 0;
+    /* Over-reserve by the alignment, then cut both ends away. */
+    size_t total = size + align;
+    if (total < size) { errno = saved; return NULL; }
+    uint8_t *p = map_anon(NULL, total);
+    if (p == NULL) { errno = saved; return NULL; }
+    uint8_t *start = p;
+    if (align) {
+        uintptr_t want = ((uintptr_t)p + offset + align - 1) & ~(uintptr_t)(align - 1);
+        start = (uint8_t *)(want - offset);
+        if (start > p) munmap(p, (size_t)(start - p));
+        uint8_t *end = start + size, *total_end = p + total;
+        if (total_end > end) munmap(end, (size_t)(total_end - end));
+    }
+    note_mapped((ptrdiff_t)size);
+    errno = saved;
+    return start;
+}
+
+int _hk_os_release(void *p, size_t size) {
+    int saved = errno;
+    int rc = munmap(p, size) == 0 ? 0 : errno;
+    if (rc == 0) note_mapped(-(ptrdiff_t)size);
+    errno = saved;
+    return rc;
+}
+
+int _hk_os_decommit(void *p, size_t size) {
+    /* Round inward to whole OS pages: with 16/64 KiB kernel pages a partial
+     * OS page stays committed, which costs RSS but is always correct. */
+    uintptr_t ps = _hk_os_page_size;
+    uintptr_t start = ((uintptr_t)p + ps - 1) & ~(ps - 1);
+    uintptr_t end = ((uintptr_t)p + size) & ~(ps - 1);
+    if (end <= start) return 0;
+    int saved = errno;
+    /* MADV_DONTNEED, not MADV_FREE: RSS falls at once and the pages read
+     * zero afterwards, which lets calloc skip clearing them. */
+    int rc = madvise((void *)start, end - start, MADV_DONTNEED) == 0 ? 0 : errno;
+    errno = saved;
+    return rc;
+}
+
+void *_hk_os_remap(void *p, size_t old_size, size_t new_size, size_t align,
+                   size_t offset) {
+    int saved = errno;
+    /* Grow or shrink in place first: no copy, no new alignment needed. */
+    void *q = mremap(p, old_size, new_size, 0);
+    if (q != MAP_FAILED) {
+        note_mapped((ptrdiff_t)new_size - (ptrdiff_t)old_size);
+        errno = saved;
+        return q;
+    }
+    /* Move the pages (no copy: the kernel moves page tables) into a fresh
+     * aligned reservation, which mremap replaces. */
+    uint8_t *dst = _hk_os_reserve(new_size, align, offset);
+    if (dst == NULL) { errno = saved; return NULL; }
+    q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+    if (q == MAP_FAILED) {
+        _hk_os_release(dst, new_size);
+        errno = saved;
+        return NULL;
+    }
+    /* The old range is gone; the new one was counted by _hk_os_reserve. */
+    note_mapped(-(ptrdiff_t)old_size);
+    errno = saved;
+    return q;
+}
+
+uint64_t _hk_os_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
