@@ -14,44 +14,11 @@
  * not here: the check would cost a multiply and a third of the budget. `make bench-instr` counts the instructions
  * of the pair with callgrind.
  */
-#include "internal/internal.h"
+#include "internal/fastpath.h"
 
-static inline void *malloc_fast(hk_heap_t *h, size_t size) {
-    if (hk_likely(size <= HK_DIRECT_MAX)) {
-        unsigned cls = _hk_class_direct[(size + 7) >> 3];
-        hk_page_t *pg = h->current[cls];
-        hk_block_t *b = pg->free;
-        if (hk_likely(b != NULL)) {
-            pg->free = b->next;
-            pg->used++;
-            h->mallocs[cls]++;
-            return b;
-        }
-    }
-    return _hk_malloc_miss(size, h);
-}
+void *hk_malloc(size_t size) { return hk_malloc_fast(size); }
 
-void *hk_malloc(size_t size) { return malloc_fast(_hk_tls_heap, size); }
-
-void hk_free(void *p) {
-    uintptr_t a = (uintptr_t)p;
-    if (hk_likely(hk_chunk_map_has(a))) {
-        hk_chunk_t *c = hk_chunk_of(p);
-        hk_page_t *pg = hk_block_head(c, p);
-        if (hk_likely(hk_load_relaxed(&pg->owner) == hk_thread_id())) {
-            hk_block_t *b = p, *head = pg->free;
-            if (hk_unlikely(b == head)) _hk_fatal("free", "double free", p);
-#ifdef HK_DEBUG
-            if (!_hk_slab_valid_block(c, pg, p)) _hk_fatal("free", "invalid pointer", p);
-#endif
-            b->next = head;
-            pg->free = b;
-            if (hk_unlikely(--pg->used == 0)) _hk_slab_after_free_fast(pg);
-            return;
-        }
-    }
-    _hk_free_generic(p);
-}
+void hk_free(void *p) { hk_free_fast(p); }
 
 void *hk_calloc(size_t count, size_t size) {
     size_t total;

@@ -1,0 +1,48 @@
+/* fastpath.h: the malloc and free fast paths, inline.
+ *
+ * Included by alloc.c (hk_malloc, hk_free) and by the override layer
+ * (malloc, free, operator new/delete), so every entry point runs the same
+ * few instructions without an extra call. See alloc.c for what they do.
+ */
+#ifndef HK_FASTPATH_H
+#define HK_FASTPATH_H
+
+#include "internal/internal.h"
+
+static inline void *hk_malloc_fast(size_t size) {
+    hk_heap_t *h = _hk_tls_heap;
+    if (hk_likely(size <= HK_DIRECT_MAX)) {
+        unsigned cls = _hk_class_direct[(size + 7) >> 3];
+        hk_page_t *pg = h->current[cls];
+        hk_block_t *b = pg->free;
+        if (hk_likely(b != NULL)) {
+            pg->free = b->next;
+            pg->used++;
+            h->mallocs[cls]++;
+            return b;
+        }
+    }
+    return _hk_malloc_miss(size, h);
+}
+
+static inline void hk_free_fast(void *p) {
+    uintptr_t a = (uintptr_t)p;
+    if (hk_likely(hk_chunk_map_has(a))) {
+        hk_chunk_t *c = hk_chunk_of(p);
+        hk_page_t *pg = hk_block_head(c, p);
+        if (hk_likely(hk_load_relaxed(&pg->owner) == hk_thread_id())) {
+            hk_block_t *b = p, *head = pg->free;
+            if (hk_unlikely(b == head)) _hk_fatal("free", "double free", p);
+#ifdef HK_DEBUG
+            if (!_hk_slab_valid_block(c, pg, p)) _hk_fatal("free", "invalid pointer", p);
+#endif
+            b->next = head;
+            pg->free = b;
+            if (hk_unlikely(--pg->used == 0)) _hk_slab_after_free_fast(pg);
+            return;
+        }
+    }
+    _hk_free_generic(p);
+}
+
+#endif /* HK_FASTPATH_H */
