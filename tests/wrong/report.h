@@ -69,4 +69,30 @@ static inline bool hk_expect_report(void (*fn)(void *), void *arg, const void *p
     return ok;
 }
 
+/* Runs fn(arg) in a child with stderr captured into out; returns the wait
+ * status (-1 when fork failed). */
+static inline int hk_run_child(void (*fn)(void *), void *arg, char *out, size_t outsz) {
+    int pipefd[2];
+    if (pipe(pipefd) != 0) return -1;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        close(pipefd[0]);
+        dup2(pipefd[1], 2);
+        fn(arg);
+        _exit(0);
+    }
+    close(pipefd[1]);
+    size_t len = 0;
+    ssize_t n;
+    while (len + 1 < outsz && (n = read(pipefd[0], out + len, outsz - 1 - len)) > 0) len += (size_t)n;
+    out[len] = 0;
+    close(pipefd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
 #endif /* HK_WRONG_REPORT_H */
