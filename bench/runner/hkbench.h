@@ -1,0 +1,187 @@
+/* hkbench.h: the runner's shared types and the functions each runner file
+ * provides. One process, one thread: no locking anywhere in the runner.
+ *
+ *   main.c     options, allocator discovery, the run schedule, progress
+ *   spawn.c    running one child and measuring it (fork, exec, wait4)
+ *   stats.c    medians, spreads, ratios, geometric means
+ *   instr.c    instruction counts under callgrind
+ *   report.c   the terminal table and the JSON file
+ *   html.c     the HTML report with its SVG charts
+ *   json.c     a strict JSON parser, to check what report.c wrote
+ */
+#ifndef HKBENCH_H
+#define HKBENCH_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/resource.h>
+
+#define HKB_MAX_ALLOCS    16
+#define HKB_MAX_WORKLOADS 32
+#define HKB_MAX_PHASES    16
+
+/* ---- Allocators --------------------------------------------------------- */
+
+typedef struct hkb_alloc {
+    char name[32];
+    char path[PATH_MAX];      /* the .so given to LD_PRELOAD; "" for glibc */
+    int ok;                   /* found and proven to serve malloc */
+    char reason[512];         /* why it is skipped, when !ok */
+    char malloc_from[PATH_MAX]; /* what the probe saw serving malloc */
+} hkb_alloc_t;
+
+/* ---- Workloads ---------------------------------------------------------- */
+
+typedef struct hkb_workload {
+    const char *name;         /* as shown and as matched by --workloads */
+    const char *program;      /* executable next to the runner */
+    const char *args;         /* extra arguments (space-separated) */
+    const char *only;         /* run only under this allocator, or NULL */
+    const char *description;  /* one line for the report */
+    int ok;                   /* program present */
+    char reason[256];
+} hkb_workload_t;
+
+/* ---- One run ------------------------------------------------------------ */
+
+typedef struct hkb_sample {
+    long step;
+    double t_ms;
+    long long rss, live;
+} hkb_sample_t;
+
+typedef struct hkb_phase {
+    long step;
+    char name[24];
+} hkb_phase_t;
+
+typedef struct hkb_run {
+    int w, a, rep;            /* indexes into the workload and allocator tables */
+    int done;                 /* ran (or was skipped after earlier failures) */
+    int ok;                   /* exit 0, result line seen, right allocator */
+    int exit_code;            /* -1 when killed */
+    int signal;
+    int timed_out;
+    char error[320];
+    double wall_s, user_s, sys_s, cpu_s;
+    long maxrss_kib, minflt, majflt, nvcsw, nivcsw;
+    long long ops, live_peak;
+    long hwm_kib;
+    char malloc_from[PATH_MAX];
+    hkb_sample_t *samples;
+    int nsamples;
+    hkb_phase_t phases[HKB_MAX_PHASES];
+    int nphases;
+} hkb_run_t;
+
+/* ---- Summaries ---------------------------------------------------------- */
+
+typedef struct hkb_stat {
+    int n;
+    double median, min, max;
+    double spread_pct;        /* (max - min) / median, in percent */
+} hkb_stat_t;
+
+typedef struct hkb_summary {
+    int w, a;
+    int present;              /* the pair was scheduled */
+    int n_ok, n_fail;
+    hkb_stat_t wall, cpu, rss_kib, minflt;
+    double live_peak;         /* median of what the workload reported */
+    double efficiency;        /* live_peak / peak RSS (median runs); NAN if unknown */
+    double time_vs_glibc, rss_vs_glibc;   /* NAN when glibc has no result */
+    double time_vs_best, rss_vs_best;     /* vs the best *other* allocator */
+    int best_time_a, best_rss_a;          /* which one that was; -1 if none */
+    int median_run;           /* index in runs[] of the run with median time */
+} hkb_summary_t;
+
+typedef struct hkb_geomean {
+    int a;
+    int n_glibc, n_best;      /* workloads that entered each mean */
+    double time_vs_glibc, rss_vs_glibc;
+    double time_vs_best, rss_vs_best;
+} hkb_geomean_t;
+
+typedef struct hkb_instr {
+    int a;
+    int size;
+    int ok;
+    char error[256];
+    long n1, n2;              /* the two pair counts */
+    long long ir1, ir2;       /* instructions (callgrind Ir) at n1 and n2 */
+    double per_pair;          /* (ir2 - ir1 - loop cost) / (n2 - n1) */
+} hkb_instr_t;
+
+/* ---- The whole benchmark ------------------------------------------------ */
+
+typedef struct hkb {
+    /* configuration */
+    const char *mode;         /* "full", "quick" or "instr" */
+    double scale;
+    int runs;
+    int threads;
+    double timeout_s;
+    int max_fail;
+    int do_instr, instr_only;
+    char out_dir[PATH_MAX];
+    char bin_dir[PATH_MAX];
+    char started[64];         /* UTC, ISO 8601 */
+    char host[256];
+    int nproc;
+    double total_wall_s;
+
+    hkb_alloc_t alloc[HKB_MAX_ALLOCS];
+    int nalloc;
+    hkb_workload_t work[HKB_MAX_WORKLOADS];
+    int nwork;
+
+    hkb_run_t *run;
+    int nrun;
+
+    hkb_summary_t *sum;       /* nwork * nalloc, index w * nalloc + a */
+    hkb_geomean_t geo[HKB_MAX_ALLOCS];
+
+    hkb_instr_t *instr;
+    int ninstr;
+    long long instr_loop1, instr_loop2; /* the bare loop at n1 and n2 */
+    char instr_note[256];
+} hkb_t;
+
+/* spawn.c */
+typedef struct hkb_child {
+    int exit_code, signal, timed_out, exec_failed;
+    double wall_s;
+    struct rusage ru;
+    char *out;                /* everything the child printed on stdout */
+    size_t out_len;
+    char err[1024];           /* the start of its stderr */
+    size_t err_len;
+} hkb_child_t;
+void hkb_spawn_init(void);
+int hkb_spawn(char *const argv[], const char *preload, double timeout_s, hkb_child_t *c);
+void hkb_child_free(hkb_child_t *c);
+/* Finds `key=` in an HKBENCH line and copies its value (quotes removed). */
+int hkb_kv(const char *line, const char *key, char *val, size_t cap);
+int hkb_same_file(const char *a, const char *b);
+
+/* stats.c */
+double hkb_median(const double *v, int n);
+hkb_stat_t hkb_stat(const double *v, int n);
+double hkb_geomean_of(const double *v, int n);
+void hkb_summarise(hkb_t *b);
+
+/* instr.c */
+int hkb_instr_run(hkb_t *b);
+
+/* report.c */
+void hkb_print_table(hkb_t *b, FILE *f);
+int hkb_write_json(hkb_t *b, const char *path);
+
+/* html.c */
+int hkb_write_html(hkb_t *b, const char *path);
+
+/* Formatting shared by the reports. */
+const char *hkb_fmt_bytes(double bytes, char *buf, size_t cap);
+
+#endif /* HKBENCH_H */

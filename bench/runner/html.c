@@ -1,0 +1,443 @@
+/* html.c: the self-contained HTML report. Every chart is inline SVG drawn
+ * here (no scripts, no external files, so the report opens anywhere and
+ * can be archived as one file): horizontal bars for time and peak RSS per
+ * workload with min..max whiskers, the geometric means, the instruction
+ * counts, and a line chart of RSS over the workload's progress for the
+ * workloads that print memory samples (frag, mixed).
+ */
+#include "hkbench.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Small helpers ---------------------------------------------------------- */
+
+static void esc(FILE *f, const char *s) {
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+static const char *color_of(const char *name, int a) {
+    static const char *named[][2] = { { "glibc", "#6b7280" }, { "jemalloc", "#2563eb" }, { "tcmalloc", "#16a34a" },
+                                      { "mimalloc", "#9333ea" }, { "heapkit", "#dc2626" } };
+    static const char *other[] = { "#ea580c", "#0891b2", "#a16207", "#db2777", "#4d7c0f", "#1e3a8a" };
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
+        if (!strcmp(name, named[i][0])) return named[i][1];
+    return other[a % 6];
+}
+
+/* A "nice" axis step (1, 2 or 5 times a power of ten) for about `ticks`. */
+static double nice_step(double range, int ticks) {
+    if (!(range > 0)) return 1;
+    double raw = range / ticks, p = pow(10, floor(log10(raw))), m = raw / p;
+    return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
+}
+
+static void fmt_num(double v, char *buf, size_t cap) {
+    if (!isfinite(v)) snprintf(buf, cap, "-");
+    else if (fabs(v) >= 100) snprintf(buf, cap, "%.0f", v);
+    else if (fabs(v) >= 10) snprintf(buf, cap, "%.1f", v);
+    else snprintf(buf, cap, "%.2f", v);
+}
+
+/* ---- Horizontal bar chart --------------------------------------------------- */
+
+typedef struct {
+    const char *label;
+    const char *color;
+    double value, lo, hi;     /* hi/lo: NAN for no whisker */
+    int failed;               /* draw "failed" instead of a bar */
+    const char *note;         /* text after the bar */
+} bar_t;
+
+static void hbar(FILE *f, const char *title, const bar_t *bars, int n, double ref, const char *ref_label) {
+    const int W = 470, left = 78, right = 92, top = 22, bh = 16, gap = 6;
+    int H = top + n * (bh + gap) + 18;
+    double max = isfinite(ref) ? ref : 0;
+    for (int i = 0; i < n; i++) {
+        if (bars[i].failed) continue;
+        if (bars[i].value > max) max = bars[i].value;
+        if (isfinite(bars[i].hi) && bars[i].hi > max) max = bars[i].hi;
+    }
+    if (!(max > 0)) max = 1;
+    max *= 1.04;
+    double pw = W - left - right;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n",
+            W, H, W, H);
+    fprintf(f, "<text x=\"%d\" y=\"14\" font-weight=\"bold\">", left);
+    esc(f, title);
+    fprintf(f, "</text>\n");
+    double step = nice_step(max, 4);
+    for (double t = 0; t <= max; t += step) {
+        double x = left + t / max * pw;
+        char lab[32];
+        fmt_num(t, lab, sizeof lab);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e5e7eb\"/>", x, top - 4, x,
+                top + n * (bh + gap));
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#6b7280\">%s</text>\n", x,
+                top + n * (bh + gap) + 12, lab);
+    }
+    for (int i = 0; i < n; i++) {
+        const bar_t *b = &bars[i];
+        int y = top + i * (bh + gap);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", left - 6, y + bh - 4);
+        esc(f, b->label);
+        fprintf(f, "</text>");
+        if (b->failed) {
+            fprintf(f, "<text x=\"%d\" y=\"%d\" fill=\"#b91c1c\">failed</text>\n", left + 4, y + bh - 4);
+            continue;
+        }
+        double w = b->value / max * pw;
+        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"><title>", left, y,
+                w > 0.5 ? w : 0.5, bh, b->color);
+        esc(f, b->label);
+        fprintf(f, ": %.4g</title></rect>", b->value);
+        if (isfinite(b->lo) && isfinite(b->hi) && b->hi > b->lo) {
+            double x1 = left + b->lo / max * pw, x2 = left + b->hi / max * pw, ym = y + bh / 2.0;
+            fprintf(f, "<path d=\"M%.1f %.1fH%.1fM%.1f %.1fV%.1fM%.1f %.1fV%.1f\" stroke=\"#111\" stroke-width=\"1\"/>",
+                    x1, ym, x2, x1, ym - 4, ym + 4, x2, ym - 4, ym + 4);
+        }
+        double xt = left + (isfinite(b->hi) && b->hi > b->value ? b->hi / max * pw : w) + 4;
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\">", xt, y + bh - 4);
+        esc(f, b->note);
+        fprintf(f, "</text>\n");
+    }
+    if (isfinite(ref)) {
+        double x = left + ref / max * pw;
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#111\" stroke-dasharray=\"3 3\"/>", x,
+                top - 6, x, top + n * (bh + gap));
+        if (ref_label) {
+            fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"#111\">", x + 3, top - 8 + 4);
+            esc(f, ref_label);
+            fprintf(f, "</text>");
+        }
+    }
+    fprintf(f, "</svg>\n");
+}
+
+/* ---- Line chart of memory over the workload's progress ---------------------- */
+
+typedef struct {
+    const char *name, *color;
+    const hkb_sample_t *s;
+    int n;
+    int live;                 /* draw the live bytes instead of RSS */
+    int bold;
+} series_t;
+
+static void linechart(FILE *f, const char *title, const series_t *ser, int ns, const hkb_phase_t *ph, int nph) {
+    const int W = 940, H = 360, left = 70, right = 150, top = 28, bottom = 42;
+    double xmax = 1, ymax = 1;
+    for (int i = 0; i < ns; i++)
+        for (int k = 0; k < ser[i].n; k++) {
+            double y = (double)(ser[i].live ? ser[i].s[k].live : ser[i].s[k].rss);
+            if (ser[i].s[k].step > xmax) xmax = (double)ser[i].s[k].step;
+            if (y > ymax) ymax = y;
+        }
+    ymax *= 1.05;
+    double pw = W - left - right, ph_ = H - top - bottom;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n",
+            W, H, W, H);
+    fprintf(f, "<text x=\"%d\" y=\"16\" font-weight=\"bold\">", left);
+    esc(f, title);
+    fprintf(f, "</text>\n");
+    /* y axis in MiB */
+    double ymib = ymax / 1048576.0, st = nice_step(ymib, 5);
+    for (double t = 0; t <= ymib; t += st) {
+        double y = top + ph_ - t / ymib * ph_;
+        fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#e5e7eb\"/>", left, y, left + pw, y);
+        fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"#6b7280\">%.0f MiB</text>\n", left - 4, y + 4, t);
+    }
+    double sx = nice_step(xmax, 6);
+    for (double t = 0; t <= xmax; t += sx) {
+        double x = left + t / xmax * pw;
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#6b7280\">%.3g</text>", x, H - bottom + 14, t);
+    }
+    fprintf(f, "<text x=\"%.0f\" y=\"%d\" text-anchor=\"middle\" fill=\"#6b7280\">progress (workload steps: "
+               "allocations and frees)</text>\n", left + pw / 2, H - 8);
+    for (int i = 0; i < nph; i++) {
+        double x = left + ph[i].step / xmax * pw;
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#9ca3af\" stroke-dasharray=\"2 3\"/>", x,
+                top, x, top + ph_);
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"#374151\" font-size=\"10\">", x + 2, top + 10 + (i % 2) * 11);
+        esc(f, ph[i].name);
+        fprintf(f, "</text>\n");
+    }
+    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"#9ca3af\"/>\n", left, top, pw, ph_);
+    for (int i = 0; i < ns; i++) {
+        if (!ser[i].n) continue;
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"%s\"%s points=\"", ser[i].color,
+                ser[i].bold ? "2.5" : "1.5", ser[i].live ? " stroke-dasharray=\"6 3\"" : "");
+        for (int k = 0; k < ser[i].n; k++) {
+            double y = (double)(ser[i].live ? ser[i].s[k].live : ser[i].s[k].rss);
+            fprintf(f, "%.1f,%.1f ", left + ser[i].s[k].step / xmax * pw, top + ph_ - y / ymax * ph_);
+        }
+        fprintf(f, "\"/>\n");
+        int ly = top + 8 + i * 18;
+        fprintf(f, "<line x1=\"%.0f\" y1=\"%d\" x2=\"%.0f\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2.5\"%s/>",
+                left + pw + 10, ly, left + pw + 34, ly, ser[i].color, ser[i].live ? " stroke-dasharray=\"6 3\"" : "");
+        fprintf(f, "<text x=\"%.0f\" y=\"%d\">", left + pw + 40, ly + 4);
+        esc(f, ser[i].name);
+        fprintf(f, "</text>\n");
+    }
+    fprintf(f, "</svg>\n");
+}
+
+/* ---- The page --------------------------------------------------------------- */
+
+static void cell_ratio(FILE *f, double r) {
+    char b[32];
+    fmt_num(r, b, sizeof b);
+    /* Shade: green below 1 (better than the reference), red above. */
+    const char *bg = !isfinite(r) ? "" : r < 0.95 ? " style=\"background:#dcfce7\"" : r > 1.05 ? " style=\"background:#fee2e2\"" : "";
+    fprintf(f, "<td%s>%s</td>", bg, b);
+}
+
+int hkb_write_html(hkb_t *b, const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    int na = b->nalloc, quick = !strcmp(b->mode, "quick");
+    char buf[64];
+    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+               "<title>heapkit benchmark%s</title>\n<style>\n"
+               "body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#1f2937}\n"
+               "h1{margin-bottom:.2em} h2{margin-top:2em;border-bottom:1px solid #e5e7eb} h3{margin-bottom:.2em}\n"
+               "table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:.5em 0}\n"
+               "td,th{padding:2px 9px;text-align:right;border-bottom:1px solid #e5e7eb} td:first-child,th:first-child{text-align:left}\n"
+               "th{background:#f9fafb}\n"
+               ".quick{background:#fef3c7;border:1px solid #d97706;padding:.6em 1em;font-weight:bold}\n"
+               ".charts{display:flex;flex-wrap:wrap;gap:.5em 1.5em}\n"
+               ".meta{color:#4b5563} .fail{color:#b91c1c} .desc{color:#4b5563;margin:0 0 .5em}\n"
+               "svg text{font:11px system-ui,sans-serif}\n"
+               "code{background:#f3f4f6;padding:0 3px}\n"
+               "</style>\n</head>\n<body>\n",
+            quick ? " (quick)" : "");
+    fprintf(f, "<h1>heapkit benchmark</h1>\n");
+    if (quick)
+        fprintf(f, "<p class=\"quick\">QUICK RUN: every workload at a tiny size (scale %g). A smoke check of the "
+                   "harness and a rough picture; run <code>make bench</code> for figures to draw conclusions from.</p>\n",
+                b->scale);
+    fprintf(f, "<p class=\"meta\">%s &middot; ", b->started);
+    esc(f, b->host);
+    fprintf(f, "<br>mode %s &middot; scale %g &middot; %d runs per workload and allocator (medians shown, whiskers "
+               "min..max) &middot; %d threads &middot; total %.0f s</p>\n",
+            b->mode, b->scale, b->runs, b->threads, b->total_wall_s);
+
+    fprintf(f, "<h2>Allocators</h2>\n<table><tr><th>allocator</th><th style=\"text-align:left\">library</th></tr>\n");
+    for (int a = 0; a < na; a++) {
+        hkb_alloc_t *al = &b->alloc[a];
+        fprintf(f, "<tr><td><span style=\"color:%s\">&#9632;</span> ", color_of(al->name, a));
+        esc(f, al->name);
+        fprintf(f, "</td><td style=\"text-align:left\">");
+        if (al->ok) esc(f, *al->path ? al->path : "system malloc (no preload)");
+        else {
+            fprintf(f, "<span class=\"fail\">skipped: ");
+            esc(f, al->reason);
+            fprintf(f, "</span>");
+        }
+        fprintf(f, "</td></tr>\n");
+    }
+    fprintf(f, "</table>\n");
+
+    /* Summary: geometric means. */
+    if (b->sum && !b->instr_only) {
+        fprintf(f, "<h2>Summary</h2>\n<p>Geometric mean over the workloads of each allocator's median, as a ratio to "
+                   "glibc (lower is better; the dashed line is glibc).</p>\n<div class=\"charts\">\n");
+        bar_t bars[HKB_MAX_ALLOCS];
+        char notes[HKB_MAX_ALLOCS][32];
+        for (int k = 0; k < 2; k++) {
+            int n = 0;
+            for (int a = 0; a < na; a++) {
+                if (!b->alloc[a].ok) continue;
+                double v = k ? b->geo[a].rss_vs_glibc : b->geo[a].time_vs_glibc;
+                fmt_num(v, notes[n], sizeof notes[n]);
+                bars[n] = (bar_t){ b->alloc[a].name, color_of(b->alloc[a].name, a), v, NAN, NAN, !isfinite(v), notes[n] };
+                n++;
+            }
+            hbar(f, k ? "peak RSS vs glibc (geometric mean)" : "time vs glibc (geometric mean)", bars, n, 1.0, "glibc");
+        }
+        fprintf(f, "</div>\n<table><tr><th>allocator</th><th>time / glibc</th><th>peak RSS / glibc</th><th>workloads</th>"
+                   "<th>time / best other</th><th>peak RSS / best other</th><th>workloads</th></tr>\n");
+        for (int a = 0; a < na; a++) {
+            if (!b->alloc[a].ok) continue;
+            hkb_geomean_t *g = &b->geo[a];
+            fprintf(f, "<tr><td>");
+            esc(f, b->alloc[a].name);
+            fprintf(f, "</td>");
+            cell_ratio(f, g->time_vs_glibc);
+            cell_ratio(f, g->rss_vs_glibc);
+            fprintf(f, "<td>%d</td>", g->n_glibc);
+            cell_ratio(f, g->time_vs_best);
+            cell_ratio(f, g->rss_vs_best);
+            fprintf(f, "<td>%d</td></tr>\n", g->n_best);
+        }
+        fprintf(f, "</table>\n<p class=\"meta\">\"Best other\": for each workload, the fastest (or smallest) of the "
+                   "<em>other</em> allocators; below 1 means better than all of them.</p>\n");
+    }
+
+    /* Instruction counts. */
+    if (b->do_instr) {
+        fprintf(f, "<h2>Instructions per malloc+free pair</h2>\n");
+        if (!b->ninstr) {
+            fprintf(f, "<p class=\"fail\">Not measured: ");
+            esc(f, b->instr_note);
+            fprintf(f, "</p>\n");
+        } else {
+            fprintf(f, "<p>The fast path, counted by callgrind: a loop of <code>p = malloc(size); free(p)</code> run "
+                       "at two lengths; the difference cancels start-up and first refills. Exact and repeatable, unlike "
+                       "time on a shared machine. Lower is better.</p>\n<div class=\"charts\">\n");
+            int sizes[8], ns = 0;
+            for (int i = 0; i < b->ninstr && ns < 8; i++) {
+                int seen = 0;
+                for (int k = 0; k < ns; k++) seen |= sizes[k] == b->instr[i].size;
+                if (!seen) sizes[ns++] = b->instr[i].size;
+            }
+            for (int k = 0; k < ns; k++) {
+                bar_t bars[HKB_MAX_ALLOCS];
+                char notes[HKB_MAX_ALLOCS][32], title[64];
+                int n = 0;
+                for (int i = 0; i < b->ninstr && n < HKB_MAX_ALLOCS; i++) {
+                    hkb_instr_t *in = &b->instr[i];
+                    if (in->size != sizes[k]) continue;
+                    snprintf(notes[n], sizeof notes[n], "%.1f", in->per_pair);
+                    bars[n] = (bar_t){ b->alloc[in->a].name, color_of(b->alloc[in->a].name, in->a), in->per_pair,
+                                       NAN, NAN, !in->ok, notes[n] };
+                    n++;
+                }
+                snprintf(title, sizeof title, "%d-byte blocks: instructions per pair", sizes[k]);
+                hbar(f, title, bars, n, NAN, NULL);
+            }
+            fprintf(f, "</div>\n<p class=\"meta\">");
+            esc(f, b->instr_note);
+            fprintf(f, "</p>\n");
+        }
+    }
+
+    if (b->sum && !b->instr_only) {
+        /* Memory over time. */
+        int any = 0;
+        for (int w = 0; w < b->nwork; w++) {
+            series_t ser[HKB_MAX_ALLOCS + 1];
+            int ns = 0;
+            const hkb_run_t *first = NULL;
+            for (int a = 0; a < na; a++) {
+                hkb_summary_t *s = &b->sum[w * na + a];
+                if (!s->n_ok || s->median_run < 0) continue;
+                const hkb_run_t *r = &b->run[s->median_run];
+                if (r->nsamples < 2) continue;
+                if (!first) first = r;
+                ser[ns++] = (series_t){ b->alloc[a].name, color_of(b->alloc[a].name, a), r->samples, r->nsamples, 0,
+                                        !strcmp(b->alloc[a].name, "heapkit") };
+            }
+            if (!ns) continue;
+            if (!any++)
+                fprintf(f, "<h2>Memory over time</h2>\n<p>Resident memory (from <code>/proc/self/statm</code>) "
+                           "against the workload's progress, for the run with the median time of each allocator. "
+                           "The dashed black line is what the workload itself holds live: the floor. Everything "
+                           "above it is the allocator's overhead, fragmentation and memory not given back.</p>\n");
+            ser[ns++] = (series_t){ "live bytes", "#111827", first->samples, first->nsamples, 1, 0 };
+            char title[128];
+            snprintf(title, sizeof title, "%s: resident memory over the run", b->work[w].name);
+            fprintf(f, "<h3>");
+            esc(f, b->work[w].name);
+            fprintf(f, "</h3>\n<p class=\"desc\">");
+            esc(f, b->work[w].description);
+            fprintf(f, "</p>\n");
+            linechart(f, title, ser, ns, first->phases, first->nphases);
+        }
+
+        /* Per workload. */
+        fprintf(f, "<h2>Workloads</h2>\n<p>Wall time and peak RSS (from <code>wait4()</code>) of each workload "
+                   "process: the median bar, the whisker from the fastest to the slowest run.</p>\n");
+        for (int w = 0; w < b->nwork; w++) {
+            fprintf(f, "<h3 id=\"w-");
+            esc(f, b->work[w].name);
+            fprintf(f, "\">");
+            esc(f, b->work[w].name);
+            fprintf(f, "</h3>\n<p class=\"desc\">");
+            esc(f, b->work[w].description);
+            fprintf(f, " &middot; <code>%s %s</code></p>\n", b->work[w].program, b->work[w].args);
+            if (!b->work[w].ok) {
+                fprintf(f, "<p class=\"fail\">skipped: ");
+                esc(f, b->work[w].reason);
+                fprintf(f, "</p>\n");
+                continue;
+            }
+            bar_t tb[HKB_MAX_ALLOCS], mb[HKB_MAX_ALLOCS];
+            char tn[HKB_MAX_ALLOCS][40], mn[HKB_MAX_ALLOCS][40];
+            int n = 0;
+            for (int a = 0; a < na; a++) {
+                hkb_summary_t *s = &b->sum[w * na + a];
+                if (!s->present) continue;
+                int failed = !s->n_ok;
+                snprintf(tn[n], sizeof tn[n], "%.3f s", s->wall.median);
+                hkb_fmt_bytes(s->rss_kib.median * 1024, mn[n], sizeof mn[n]);
+                tb[n] = (bar_t){ b->alloc[a].name, color_of(b->alloc[a].name, a), s->wall.median, s->wall.min,
+                                 s->wall.max, failed, tn[n] };
+                mb[n] = (bar_t){ b->alloc[a].name, color_of(b->alloc[a].name, a), s->rss_kib.median / 1024,
+                                 s->rss_kib.min / 1024, s->rss_kib.max / 1024, failed, mn[n] };
+                n++;
+            }
+            fprintf(f, "<div class=\"charts\">\n");
+            hbar(f, "wall time, seconds", tb, n, NAN, NULL);
+            hbar(f, "peak RSS, MiB", mb, n, NAN, NULL);
+            fprintf(f, "</div>\n<table><tr><th>allocator</th><th>time s</th><th>&plusmn;%%</th><th>cpu s</th>"
+                       "<th>peak RSS</th><th>minor faults</th><th>live peak</th><th>efficiency</th><th>time / glibc</th>"
+                       "<th>RSS / glibc</th><th>time / best other</th><th>RSS / best other</th><th>runs ok</th></tr>\n");
+            for (int a = 0; a < na; a++) {
+                hkb_summary_t *s = &b->sum[w * na + a];
+                if (!s->present) continue;
+                fprintf(f, "<tr><td>");
+                esc(f, b->alloc[a].name);
+                fprintf(f, "</td>");
+                if (!s->n_ok) {
+                    const char *why = "";
+                    for (int i = 0; i < b->nrun; i++)
+                        if (b->run[i].w == w && b->run[i].a == a && b->run[i].done && !b->run[i].ok) {
+                            why = b->run[i].error;
+                            break;
+                        }
+                    fprintf(f, "<td colspan=\"12\" class=\"fail\" style=\"text-align:left\">failed: ");
+                    esc(f, why);
+                    fprintf(f, "</td></tr>\n");
+                    continue;
+                }
+                char m[32], lp[32];
+                fprintf(f, "<td>%.3f</td><td>%.0f</td><td>%.3f</td><td>%s</td><td>%.0f</td><td>%s</td>", s->wall.median,
+                        s->wall.spread_pct, s->cpu.median, hkb_fmt_bytes(s->rss_kib.median * 1024, m, sizeof m),
+                        s->minflt.median, hkb_fmt_bytes(s->live_peak, lp, sizeof lp));
+                fmt_num(s->efficiency, buf, sizeof buf);
+                fprintf(f, "<td>%s</td>", buf);
+                cell_ratio(f, s->time_vs_glibc);
+                cell_ratio(f, s->rss_vs_glibc);
+                cell_ratio(f, s->time_vs_best);
+                cell_ratio(f, s->rss_vs_best);
+                fprintf(f, "<td%s>%d/%d</td></tr>\n", s->n_fail ? " class=\"fail\"" : "", s->n_ok, s->n_ok + s->n_fail);
+            }
+            fprintf(f, "</table>\n");
+        }
+    }
+
+    fprintf(f, "<h2>How to read this</h2>\n<ul>\n"
+               "<li>Every workload is a separate process; each allocator other than glibc is put under it with "
+               "<code>LD_PRELOAD</code>, and each run checks which library really served <code>malloc</code>.</li>\n"
+               "<li>Time is wall-clock time of the whole process; CPU time (user + system, all threads), peak RSS and "
+               "minor page faults come from <code>wait4()</code>. Medians over the runs; runs of different allocators "
+               "alternate, so drift on the machine spreads over all of them.</li>\n"
+               "<li>Efficiency is the workload's own live bytes at their peak divided by peak RSS: 1 would be no "
+               "overhead at all. Small workloads have low efficiency for every allocator (the process itself takes "
+               "a few MiB).</li>\n"
+               "<li>Ratios below 1 (green) are better than the reference, above 1 (red) worse. Differences within "
+               "the &plusmn;%% spread are noise.</li>\n"
+               "<li>The raw figures, every run included, are in <code>bench.json</code> beside this file.</li>\n"
+               "</ul>\n</body>\n</html>\n");
+    return fclose(f) == 0 ? 0 : -1;
+}

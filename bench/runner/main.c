@@ -1,0 +1,626 @@
+/* main.c: hkbench, the comparison benchmark runner. It owns the command
+ * line, finding the allocators (glibc is the system malloc; the others are
+ * shared objects put under each workload with LD_PRELOAD), proving that
+ * each one really serves malloc, the run schedule and the progress lines.
+ *
+ * Schedule: for each repetition, every workload under every allocator, the
+ * allocator order rotated from one workload and repetition to the next:
+ * drift on a shared machine (another job starting, thermal throttling)
+ * then spreads over all allocators instead of landing on one.
+ */
+#define _GNU_SOURCE
+#include "hkbench.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef HKB_MULTIARCH
+#define HKB_MULTIARCH ""
+#endif
+#ifndef HKB_HEAPKIT_DEFAULT
+#define HKB_HEAPKIT_DEFAULT ""
+#endif
+
+/* ---- The workloads -------------------------------------------------------- */
+
+static const hkb_workload_t workloads[] = {
+    { "small-lifo", "wl_small", "--mode lifo", NULL,
+      "8..512 B blocks allocated in rounds, freed newest first (LIFO)", 0, "" },
+    { "small-fifo", "wl_small", "--mode fifo", NULL,
+      "8..512 B blocks allocated in rounds, freed oldest first (FIFO)", 0, "" },
+    { "small-random", "wl_small", "--mode random", NULL,
+      "8..512 B blocks allocated in rounds, freed in random order", 0, "" },
+    { "mixed", "wl_mixed", "", NULL,
+      "8 B..1 MiB blocks, live set growing and shrinking in phases (32/96/16/64/8 MiB)", 0, "" },
+    { "larson", "wl_larson", "", NULL,
+      "Larson server: threads replace random blocks in shared slots, 4 thread generations", 0, "" },
+    { "prodcons", "wl_prodcons", "", NULL,
+      "producer/consumer pairs: every block is freed by another thread", 0, "" },
+    { "threads", "wl_threads", "", NULL,
+      "10000 short-lived threads; each frees blocks left by earlier threads", 0, "" },
+    { "realloc", "wl_realloc", "", NULL,
+      "strings grown by exact-size realloc, arrays by doubling (up to 4 MiB)", 0, "" },
+    { "large", "wl_large", "--mode random", NULL,
+      "64 KiB..64 MiB blocks, up to 8 live per thread, every page touched", 0, "" },
+    { "large-cycle", "wl_large", "--mode cycle", NULL,
+      "free and reallocate 2..8 MiB blocks in a loop, every page touched", 0, "" },
+    { "falseshare", "wl_falseshare", "", NULL,
+      "threads write small blocks hard: passive (handed-out) and active false sharing", 0, "" },
+    { "frag", "wl_frag", "", NULL,
+      "fill, free every other block, allocate larger ones, release, refill, idle: RSS over time", 0, "" },
+    { "arena-free", "wl_arena", "--mode free", NULL,
+      "build 64K-node structures and free() every node one by one", 0, "" },
+    { "arena-destroy", "wl_arena_hk", "--mode destroy", "heapkit",
+      "the same structures in an explicit heap, released by one hk_heap_destroy()", 0, "" },
+};
+enum { NWORKLOADS = sizeof workloads / sizeof workloads[0] };
+
+/* ---- The allocators --------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    const char *files[4];     /* shared objects to look for, best first */
+    const char *package;      /* the Debian package that installs them */
+} known_alloc_t;
+
+static const known_alloc_t known[] = {
+    { "glibc", { NULL }, NULL },
+    { "jemalloc", { "libjemalloc.so.2", "libjemalloc.so", NULL }, "libjemalloc-dev" },
+    /* The minimal tcmalloc: the same allocator without the profiler hooks. */
+    { "tcmalloc", { "libtcmalloc_minimal.so.4", "libtcmalloc.so.4", "libtcmalloc_minimal.so", NULL },
+      "libgoogle-perftools-dev" },
+    { "mimalloc", { "libmimalloc.so.2", "libmimalloc.so", NULL }, "libmimalloc-dev" },
+    { "heapkit", { NULL }, NULL },
+};
+enum { NKNOWN = sizeof known / sizeof known[0] };
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: hkbench [options]\n"
+        "Runs every workload under every allocator and writes bench.json,\n"
+        "report.html and summary.txt to the output directory.\n\n"
+        "  --quick             every workload at a tiny size (scale 0.05, 3 runs),\n"
+        "                      report marked quick\n"
+        "  --scale S           work multiplier (default 1)\n"
+        "  --runs N            runs per workload and allocator (default 5)\n"
+        "  --threads N         threads per workload (default: online CPUs)\n"
+        "  --allocators LIST   comma-separated (default: glibc,jemalloc,tcmalloc,\n"
+        "                      mimalloc,heapkit and any --alloc)\n"
+        "  --alloc NAME=PATH   add an allocator, or point a known one at another .so\n"
+        "  --heapkit PATH      the libheapkit.so to preload (default: the build's)\n"
+        "  --workloads LIST    comma-separated names or prefixes (default: all)\n"
+        "  --out DIR           output directory (default: hkbench-results)\n"
+        "  --bindir DIR        where the workload programs are (default: beside hkbench)\n"
+        "  --timeout SEC       limit per run (default 60 x max(1, scale))\n"
+        "  --max-fail N        stop running a pair after N failed runs (default 2)\n"
+        "  --instr             also count instructions per malloc+free (callgrind)\n"
+        "  --instr-only        only count instructions\n"
+        "  --strict            exit 1 when any run failed\n"
+        "  --list              list workloads and allocators, then exit\n");
+}
+
+static void die(const char *fmt, const char *arg) {
+    fprintf(stderr, "hkbench: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n");
+    exit(2);
+}
+
+/* Comma-list membership; an item matches a name exactly or as a prefix
+ * ending at a '-' ("small" selects small-lifo, small-fifo, small-random). */
+static int in_list(const char *list, const char *name, int prefixes) {
+    if (!list) return 1;
+    const char *p = list;
+    while (*p) {
+        size_t l = strcspn(p, ",");
+        if (l == strlen(name) && !strncmp(p, name, l)) return 1;
+        if (prefixes && l > 0 && l < strlen(name) && !strncmp(p, name, l) && name[l] == '-') return 1;
+        p += l + (p[l] == ',');
+    }
+    return 0;
+}
+
+static int is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Finds a shared object in the system library directories. */
+static int find_lib(const char *file, char *out, size_t cap) {
+    struct utsname u;
+    char arch_dir[96] = "";
+    if (uname(&u) == 0) snprintf(arch_dir, sizeof arch_dir, "%.64s-linux-gnu", u.machine);
+    const char *dirs[] = { HKB_MULTIARCH, arch_dir, "", "", "", "" };
+    const char *roots[] = { "/usr/lib/", "/lib/" };
+    for (int r = 0; r < 2; r++)
+        for (int d = 0; d < 2; d++) {
+            if (!*dirs[d]) continue;
+            snprintf(out, cap, "%s%s/%s", roots[r], dirs[d], file);
+            if (is_file(out)) return 1;
+        }
+    const char *plain[] = { "/usr/local/lib/", "/usr/lib64/", "/usr/lib/", "/lib64/" };
+    for (int i = 0; i < 4; i++) {
+        snprintf(out, cap, "%s%s", plain[i], file);
+        if (is_file(out)) return 1;
+    }
+    return 0;
+}
+
+/* Runs the probe under the allocator: it must start, allocate, and report
+ * that malloc comes from the preloaded object (or from libc for glibc). A
+ * .so that loads but does not define malloc would otherwise be timed as
+ * glibc under another name. */
+static void probe(hkb_t *b, hkb_alloc_t *al) {
+    char prog[PATH_MAX + 32];
+    snprintf(prog, sizeof prog, "%s/hkbench_micro", b->bin_dir);
+    char *argv[] = { prog, "--probe", NULL };
+    hkb_child_t c;
+    if (hkb_spawn(argv, al->path, 30, &c) != 0) {
+        snprintf(al->reason, sizeof al->reason, "could not run the probe: %s", strerror(errno));
+        return;
+    }
+    char from[PATH_MAX] = "";
+    const char *line = c.out ? strstr(c.out, "HKBENCH probe") : NULL;
+    if (line) hkb_kv(line, "malloc_from", from, sizeof from);
+    snprintf(al->malloc_from, sizeof al->malloc_from, "%s", from);
+    if (c.exit_code != 0 || !line) {
+        char first[200];
+        snprintf(first, sizeof first, "%.*s", (int)strcspn(c.err, "\n"), c.err);
+        if (c.signal)
+            snprintf(al->reason, sizeof al->reason, "the probe died with signal %d (%s)%s%s", c.signal,
+                     strsignal(c.signal), *first ? ": " : "", first);
+        else
+            snprintf(al->reason, sizeof al->reason, "the probe failed (exit %d)%s%s", c.exit_code,
+                     *first ? ": " : "", first);
+    } else if (!*al->path) {
+        const char *base = strrchr(from, '/');
+        base = base ? base + 1 : from;
+        if (strncmp(base, "libc.so", 7) && strncmp(base, "libc-", 5))
+            snprintf(al->reason, sizeof al->reason, "malloc is served by %s, not libc (LD_PRELOAD in /etc/ld.so.preload?)", from);
+        else
+            al->ok = 1;
+    } else if (!hkb_same_file(from, al->path)) {
+        snprintf(al->reason, sizeof al->reason, "%s does not provide malloc (malloc still served by %s)",
+                 al->path, *from ? from : "an unknown object");
+    } else {
+        al->ok = 1;
+    }
+    hkb_child_free(&c);
+}
+
+static int add_alloc(hkb_t *b, const char *name) {
+    for (int i = 0; i < b->nalloc; i++)
+        if (!strcmp(b->alloc[i].name, name)) return i;
+    if (b->nalloc == HKB_MAX_ALLOCS) die("too many allocators (at most %s)", "16");
+    hkb_alloc_t *al = &b->alloc[b->nalloc];
+    memset(al, 0, sizeof *al);
+    snprintf(al->name, sizeof al->name, "%s", name);
+    return b->nalloc++;
+}
+
+/* ---- Running one pair ------------------------------------------------------- */
+
+static void split_args(const char *s, char **argv, int *argc, char *store, size_t cap) {
+    snprintf(store, cap, "%s", s);
+    for (char *t = strtok(store, " "); t; t = strtok(NULL, " ")) argv[(*argc)++] = t;
+}
+
+static const char *mib(double kib, char *buf, size_t cap) {
+    return hkb_fmt_bytes(kib * 1024, buf, cap);
+}
+
+static void parse_output(hkb_run_t *r, const char *out) {
+    int cap = 0;
+    for (const char *line = out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (strncmp(line, "HKBENCH ", 8)) continue;
+        const char *rest = line + 8;
+        char v[PATH_MAX];
+        if (!strncmp(rest, "sample ", 7)) {
+            if (r->nsamples == cap) {
+                cap = cap ? cap * 2 : 256;
+                hkb_sample_t *ns = realloc(r->samples, (size_t)cap * sizeof *ns);
+                if (!ns) return;
+                r->samples = ns;
+            }
+            hkb_sample_t *s = &r->samples[r->nsamples];
+            memset(s, 0, sizeof *s);
+            if (hkb_kv(rest, "step", v, sizeof v)) s->step = atol(v);
+            if (hkb_kv(rest, "t_ms", v, sizeof v)) s->t_ms = atof(v);
+            if (hkb_kv(rest, "rss", v, sizeof v)) s->rss = atoll(v);
+            if (hkb_kv(rest, "live", v, sizeof v)) s->live = atoll(v);
+            r->nsamples++;
+        } else if (!strncmp(rest, "phase ", 6)) {
+            if (r->nphases < HKB_MAX_PHASES) {
+                hkb_phase_t *p = &r->phases[r->nphases++];
+                p->step = hkb_kv(rest, "step", v, sizeof v) ? atol(v) : 0;
+                if (!hkb_kv(rest, "name", p->name, sizeof p->name)) strcpy(p->name, "?");
+            }
+        } else if (!strncmp(rest, "error=", 6)) {
+            hkb_kv(rest, "error", r->error, sizeof r->error);
+        } else if (!strncmp(rest, "ops=", 4)) {
+            r->ops = hkb_kv(rest, "ops", v, sizeof v) ? atoll(v) : -1;
+            r->live_peak = hkb_kv(rest, "live_peak", v, sizeof v) ? atoll(v) : -1;
+            r->hwm_kib = hkb_kv(rest, "hwm_kib", v, sizeof v) ? atol(v) : -1;
+            hkb_kv(rest, "malloc_from", r->malloc_from, sizeof r->malloc_from);
+            r->ok = 1; /* provisionally: the caller checks the rest */
+        }
+    }
+}
+
+static void run_one(hkb_t *b, hkb_run_t *r, int index, int total) {
+    const hkb_workload_t *w = &b->work[r->w];
+    hkb_alloc_t *al = &b->alloc[r->a];
+    char prog[PATH_MAX + 32], scale[32], threads[16], store[256];
+    snprintf(prog, sizeof prog, "%s/%s", b->bin_dir, w->program);
+    snprintf(scale, sizeof scale, "%g", b->scale);
+    snprintf(threads, sizeof threads, "%d", b->threads);
+    char *argv[16];
+    int argc = 0;
+    argv[argc++] = prog;
+    split_args(w->args, argv, &argc, store, sizeof store);
+    argv[argc++] = "--scale";
+    argv[argc++] = scale;
+    argv[argc++] = "--threads";
+    argv[argc++] = threads;
+    argv[argc] = NULL;
+
+    hkb_child_t c;
+    r->done = 1;
+    r->exit_code = -1;
+    if (hkb_spawn(argv, al->path, b->timeout_s, &c) != 0) {
+        snprintf(r->error, sizeof r->error, "could not start: %s", strerror(errno));
+    } else {
+        r->exit_code = c.exit_code;
+        r->signal = c.signal;
+        r->timed_out = c.timed_out;
+        r->wall_s = c.wall_s;
+        r->user_s = c.ru.ru_utime.tv_sec + c.ru.ru_utime.tv_usec / 1e6;
+        r->sys_s = c.ru.ru_stime.tv_sec + c.ru.ru_stime.tv_usec / 1e6;
+        r->cpu_s = r->user_s + r->sys_s;
+        r->maxrss_kib = c.ru.ru_maxrss;
+        r->minflt = c.ru.ru_minflt;
+        r->majflt = c.ru.ru_majflt;
+        r->nvcsw = c.ru.ru_nvcsw;
+        r->nivcsw = c.ru.ru_nivcsw;
+        r->ops = r->live_peak = -1;
+        r->hwm_kib = -1;
+        if (c.out) parse_output(r, c.out);
+        char first[200];
+        snprintf(first, sizeof first, "%.*s", (int)strcspn(c.err, "\n"), c.err);
+        if (c.timed_out) {
+            r->ok = 0;
+            snprintf(r->error, sizeof r->error, "timed out after %.0f s", b->timeout_s);
+        } else if (c.signal) {
+            r->ok = 0;
+            snprintf(r->error, sizeof r->error, "killed by signal %d (%s)%s%s", c.signal, strsignal(c.signal),
+                     *first ? ": " : "", first);
+        } else if (c.exit_code != 0) {
+            r->ok = 0;
+            if (!*r->error)
+                snprintf(r->error, sizeof r->error, "exit %d%s%s", c.exit_code, *first ? ": " : "", first);
+        } else if (!r->ok) {
+            snprintf(r->error, sizeof r->error, "no HKBENCH result line");
+        } else if (*al->path ? !hkb_same_file(r->malloc_from, al->path) : strstr(r->malloc_from, "/libc") == NULL) {
+            r->ok = 0;
+            snprintf(r->error, sizeof r->error, "malloc served by %.200s, not %s", r->malloc_from, al->name);
+        }
+        hkb_child_free(&c);
+    }
+    char m[32];
+    if (r->ok)
+        printf("[%3d/%d] %-13s %-9s run %d/%d  time %7.3f s  cpu %7.3f s  peak RSS %10s  minflt %8ld\n", index,
+               total, w->name, al->name, r->rep + 1, b->runs, r->wall_s, r->cpu_s, mib((double)r->maxrss_kib, m, sizeof m),
+               r->minflt);
+    else
+        printf("[%3d/%d] %-13s %-9s run %d/%d  FAILED: %s\n", index, total, w->name, al->name, r->rep + 1, b->runs,
+               r->error);
+    fflush(stdout);
+}
+
+/* ---- Main ------------------------------------------------------------------- */
+
+static void self_dir(char *out, size_t cap) {
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        snprintf(out, cap, ".");
+        return;
+    }
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    snprintf(out, cap, "%s", exe);
+}
+
+static int mkdirs(const char *path) {
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    return mkdir(tmp, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void host_info(hkb_t *b) {
+    struct utsname u;
+    char model[160] = "unknown CPU";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "model name", 10) || !strncmp(line, "Model", 5)) {
+                char *v = strchr(line, ':');
+                if (v) {
+                    v++;
+                    while (*v == ' ') v++;
+                    v[strcspn(v, "\n")] = 0;
+                    snprintf(model, sizeof model, "%s", v);
+                    break;
+                }
+            }
+        fclose(f);
+    }
+    if (uname(&u) == 0)
+        snprintf(b->host, sizeof b->host, "%s %s %s, %s", u.sysname, u.release, u.machine, model);
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(b->started, sizeof b->started, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int main(int argc, char **argv) {
+    static hkb_t b;
+    const char *alloc_list = NULL, *work_list = NULL, *heapkit = HKB_HEAPKIT_DEFAULT;
+    const char *extra[HKB_MAX_ALLOCS];
+    int nextra = 0, quick = 0, strict = 0, list = 0;
+    double scale = -1, timeout = -1;
+    int runs = -1;
+    long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+    b.nproc = nproc > 0 ? (int)nproc : 1;
+    b.threads = b.nproc;
+    b.max_fail = 2;
+    snprintf(b.out_dir, sizeof b.out_dir, "hkbench-results");
+    self_dir(b.bin_dir, sizeof b.bin_dir);
+
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = 1;
+        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(o, "--quick")) {
+            quick = 1, takes = 0;
+        } else if (!strcmp(o, "--instr")) {
+            b.do_instr = 1, takes = 0;
+        } else if (!strcmp(o, "--instr-only")) {
+            b.do_instr = b.instr_only = 1, takes = 0;
+        } else if (!strcmp(o, "--strict")) {
+            strict = 1, takes = 0;
+        } else if (!strcmp(o, "--list")) {
+            list = 1, takes = 0;
+        } else if (!v) {
+            die("option %s needs a value (see --help)", o);
+        } else if (!strcmp(o, "--scale")) {
+            scale = atof(v);
+        } else if (!strcmp(o, "--runs")) {
+            runs = atoi(v);
+        } else if (!strcmp(o, "--threads")) {
+            b.threads = atoi(v);
+        } else if (!strcmp(o, "--allocators")) {
+            alloc_list = v;
+        } else if (!strcmp(o, "--alloc")) {
+            if (!strchr(v, '=') || nextra == HKB_MAX_ALLOCS) die("--alloc wants NAME=PATH, got '%s'", v);
+            extra[nextra++] = v;
+        } else if (!strcmp(o, "--heapkit")) {
+            heapkit = v;
+        } else if (!strcmp(o, "--workloads")) {
+            work_list = v;
+        } else if (!strcmp(o, "--out")) {
+            snprintf(b.out_dir, sizeof b.out_dir, "%s", v);
+        } else if (!strcmp(o, "--bindir")) {
+            snprintf(b.bin_dir, sizeof b.bin_dir, "%s", v);
+        } else if (!strcmp(o, "--timeout")) {
+            timeout = atof(v);
+        } else if (!strcmp(o, "--max-fail")) {
+            b.max_fail = atoi(v);
+        } else {
+            die("unknown option '%s' (see --help)", o);
+        }
+        i += takes;
+    }
+    b.mode = b.instr_only ? "instr" : quick ? "quick" : "full";
+    b.scale = scale > 0 ? scale : quick ? 0.05 : 1.0;
+    b.runs = runs > 0 ? runs : quick ? 3 : 5;
+    b.timeout_s = timeout > 0 ? timeout : 60 * (b.scale > 1 ? b.scale : 1);
+    if (b.threads < 1 || b.threads > 256) die("--threads must be 1..256, got %s", "?");
+    if (b.runs > 1000 || b.max_fail < 1) die("bad --runs or --max-fail%s", "");
+    host_info(&b);
+    hkb_spawn_init();
+
+    /* Allocators: the known ones in a fixed order (glibc first: it is the
+     * baseline of every ratio), then the extra ones from --alloc. */
+    for (int k = 0; k < NKNOWN; k++) {
+        int a = add_alloc(&b, known[k].name);
+        hkb_alloc_t *al = &b.alloc[a];
+        if (!strcmp(al->name, "glibc")) {
+            al->ok = 1;
+        } else if (!strcmp(al->name, "heapkit")) {
+            snprintf(al->path, sizeof al->path, "%s", heapkit);
+            if (!*heapkit || !strcmp(heapkit, "none"))
+                snprintf(al->reason, sizeof al->reason, "no libheapkit.so given (--heapkit PATH)");
+            else if (!is_file(heapkit))
+                snprintf(al->reason, sizeof al->reason, "%s not built yet (make build)", heapkit);
+            else
+                al->ok = 1;
+        } else {
+            for (int f = 0; known[k].files[f] && !al->ok; f++)
+                if (find_lib(known[k].files[f], al->path, sizeof al->path)) al->ok = 1;
+            if (!al->ok) {
+                al->path[0] = 0;
+                snprintf(al->reason, sizeof al->reason, "not installed (apt-get install %s)", known[k].package);
+            }
+        }
+    }
+    for (int i = 0; i < nextra; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(extra[i], "="), extra[i]);
+        if (!*name || strlen(name) >= 32) die("bad allocator name in --alloc %s", extra[i]);
+        int a = add_alloc(&b, name);
+        hkb_alloc_t *al = &b.alloc[a];
+        snprintf(al->path, sizeof al->path, "%s", strchr(extra[i], '=') + 1);
+        al->reason[0] = 0;
+        al->ok = is_file(al->path);
+        if (!al->ok) snprintf(al->reason, sizeof al->reason, "%.400s not found", strchr(extra[i], '=') + 1);
+    }
+    /* Selection. */
+    if (alloc_list) {
+        char *tok = strdup(alloc_list);
+        for (char *t = strtok(tok, ","); t; t = strtok(NULL, ","))
+            if (!strcmp(t, "all")) continue;
+            else {
+                int found = 0;
+                for (int a = 0; a < b.nalloc; a++) found |= !strcmp(b.alloc[a].name, t);
+                if (!found) die("unknown allocator '%s' (give its library with --alloc NAME=PATH)", t);
+            }
+        free(tok);
+        int k = 0;
+        for (int a = 0; a < b.nalloc; a++)
+            if (in_list(alloc_list, b.alloc[a].name, 0) || in_list(alloc_list, "all", 0)) b.alloc[k++] = b.alloc[a];
+        b.nalloc = k;
+    }
+    for (int i = 0; i < NWORKLOADS; i++)
+        if (in_list(work_list, workloads[i].name, 1)) b.work[b.nwork++] = workloads[i];
+    if (!b.nwork && !b.instr_only) die("no workload matches '%s' (see --list)", work_list ? work_list : "");
+
+    if (list) {
+        printf("workloads:\n");
+        for (int i = 0; i < NWORKLOADS; i++)
+            printf("  %-14s %s%s%s\n", workloads[i].name, workloads[i].description,
+                   workloads[i].only ? " [only " : "", workloads[i].only ? "heapkit]" : "");
+        printf("allocators:\n");
+        for (int a = 0; a < b.nalloc; a++)
+            printf("  %-10s %s%s\n", b.alloc[a].name, *b.alloc[a].path ? b.alloc[a].path : "(system malloc)",
+                   b.alloc[a].ok ? "" : "  [missing]");
+        return 0;
+    }
+
+    printf("== hkbench (%s): scale %g, %d run%s per pair, %d thread%s, %s\n", b.mode, b.scale, b.runs,
+           b.runs == 1 ? "" : "s", b.threads, b.threads == 1 ? "" : "s", b.host);
+    char micro[PATH_MAX + 32];
+    snprintf(micro, sizeof micro, "%s/hkbench_micro", b.bin_dir);
+    if (!is_file(micro)) die("%s not found (build the bench first, or give --bindir)", micro);
+    for (int a = 0; a < b.nalloc; a++) {
+        hkb_alloc_t *al = &b.alloc[a];
+        if (al->ok) {
+            al->ok = 0;
+            probe(&b, al);
+        }
+        if (al->ok)
+            printf("allocator %-9s %s\n", al->name, *al->path ? al->path : "(system malloc, no preload)");
+        else
+            printf("skipping %s: %s\n", al->name, al->reason);
+    }
+    for (int w = 0; w < b.nwork; w++) {
+        hkb_workload_t *wk = &b.work[w];
+        char prog[PATH_MAX + 32];
+        snprintf(prog, sizeof prog, "%s/%s", b.bin_dir, wk->program);
+        wk->ok = access(prog, X_OK) == 0;
+        if (!wk->ok)
+            snprintf(wk->reason, sizeof wk->reason, "%s not built%s", wk->program,
+                     wk->only ? " (needs the heapkit library target)" : "");
+        int any = 0;
+        for (int a = 0; a < b.nalloc; a++)
+            if (b.alloc[a].ok && (!wk->only || !strcmp(wk->only, b.alloc[a].name))) any = 1;
+        if (wk->ok && !any) {
+            wk->ok = 0;
+            snprintf(wk->reason, sizeof wk->reason, "runs only under %s, which is skipped", wk->only);
+        }
+        if (!wk->ok) printf("skipping workload %s: %s\n", wk->name, wk->reason);
+    }
+    if (mkdirs(b.out_dir) != 0) die("cannot create the output directory %s", b.out_dir);
+
+    /* The schedule: repetition, then workload, then allocator (rotated). */
+    double t_start;
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        t_start = ts.tv_sec + ts.tv_nsec / 1e9;
+    }
+    if (!b.instr_only) {
+        b.run = calloc((size_t)b.runs * (size_t)b.nwork * (size_t)b.nalloc + 1, sizeof *b.run);
+        if (!b.run) die("out of memory%s", "");
+        int oka[HKB_MAX_ALLOCS], nok = 0;
+        for (int a = 0; a < b.nalloc; a++)
+            if (b.alloc[a].ok) oka[nok++] = a;
+        for (int rep = 0; rep < b.runs; rep++)
+            for (int w = 0; w < b.nwork; w++) {
+                if (!b.work[w].ok) continue;
+                for (int k = 0; k < nok; k++) {
+                    int a = oka[(k + rep + w) % nok];
+                    if (b.work[w].only && strcmp(b.work[w].only, b.alloc[a].name)) continue;
+                    hkb_run_t *r = &b.run[b.nrun++];
+                    r->w = w, r->a = a, r->rep = rep;
+                }
+            }
+        for (int i = 0; i < b.nrun; i++) {
+            hkb_run_t *r = &b.run[i];
+            int failed = 0;
+            for (int j = 0; j < i; j++)
+                if (b.run[j].w == r->w && b.run[j].a == r->a && b.run[j].done && !b.run[j].ok) failed++;
+            if (failed >= b.max_fail) {
+                r->done = 0;
+                snprintf(r->error, sizeof r->error, "not run: %d earlier runs failed", failed);
+                continue;
+            }
+            run_one(&b, r, i + 1, b.nrun);
+        }
+    }
+    if (b.do_instr) hkb_instr_run(&b);
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        b.total_wall_s = ts.tv_sec + ts.tv_nsec / 1e9 - t_start;
+    }
+
+    hkb_summarise(&b);
+    printf("\n");
+    hkb_print_table(&b, stdout);
+
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/summary.txt", b.out_dir);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        hkb_print_table(&b, f);
+        fclose(f);
+    }
+    snprintf(path, sizeof path, "%s/bench.json", b.out_dir);
+    if (hkb_write_json(&b, path) != 0) {
+        fprintf(stderr, "hkbench: could not write %s\n", path);
+        return 1;
+    }
+    printf("\nwrote %s\n", path);
+    snprintf(path, sizeof path, "%s/report.html", b.out_dir);
+    if (hkb_write_html(&b, path) != 0) {
+        fprintf(stderr, "hkbench: could not write %s\n", path);
+        return 1;
+    }
+    printf("wrote %s\n", path);
+    snprintf(path, sizeof path, "%s/summary.txt", b.out_dir);
+    printf("wrote %s\n", path);
+    printf("total time %.0f s\n", b.total_wall_s);
+
+    int failed = 0;
+    for (int i = 0; i < b.nrun; i++) failed += !b.run[i].ok;
+    if (failed) printf("%d of %d runs failed or were not run (see the table)\n", failed, b.nrun);
+    return strict && failed ? 1 : 0;
+}

@@ -1,0 +1,396 @@
+/* report.c: the terminal table and the JSON file. The JSON holds every
+ * figure: the configuration, each allocator (and why one was skipped),
+ * each workload, every run with its samples, the per-pair summaries, the
+ * geometric means and the instruction counts. After writing, the file is
+ * parsed back with the strict parser: a malformed report is an error of
+ * the runner, not something to find later in a chart.
+ */
+#include "hkbench.h"
+#include "json.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *hkb_fmt_bytes(double bytes, char *buf, size_t cap) {
+    if (!isfinite(bytes) || bytes < 0) snprintf(buf, cap, "-");
+    else if (bytes >= 1024.0 * 1024 * 1024) snprintf(buf, cap, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
+    else if (bytes >= 1024.0 * 1024) snprintf(buf, cap, "%.1f MiB", bytes / (1024.0 * 1024));
+    else snprintf(buf, cap, "%.0f KiB", bytes / 1024.0);
+    return buf;
+}
+
+static const char *ratio(double r, char *buf, size_t cap) {
+    if (!isfinite(r)) snprintf(buf, cap, "-");
+    else snprintf(buf, cap, "%.2f", r);
+    return buf;
+}
+
+static const char *count_k(double v, char *buf, size_t cap) {
+    if (!isfinite(v)) snprintf(buf, cap, "-");
+    else if (v >= 1e6) snprintf(buf, cap, "%.1fM", v / 1e6);
+    else if (v >= 1e4) snprintf(buf, cap, "%.0fK", v / 1e3);
+    else snprintf(buf, cap, "%.0f", v);
+    return buf;
+}
+
+void hkb_print_table(hkb_t *b, FILE *f) {
+    int na = b->nalloc;
+    fprintf(f, "== hkbench %s%s: scale %g, %d runs per pair (medians), %d threads, %s, %s\n", b->mode,
+            !strcmp(b->mode, "quick") ? " (QUICK: tiny sizes, for a smoke check, not for conclusions)" : "",
+            b->scale, b->runs, b->threads, b->started, b->host);
+    for (int a = 0; a < na; a++)
+        if (!b->alloc[a].ok) fprintf(f, "skipped %s: %s\n", b->alloc[a].name, b->alloc[a].reason);
+    if (b->sum && !b->instr_only) {
+        fprintf(f, "\n%-13s %-9s %8s %5s %8s %10s %7s %5s %7s %7s %7s %7s\n", "workload", "allocator", "time s",
+                "+-%", "cpu s", "peak RSS", "minflt", "eff", "t/glibc", "m/glibc", "t/best", "m/best");
+        for (int w = 0; w < b->nwork; w++) {
+            int shown = 0;
+            for (int a = 0; a < na; a++) {
+                hkb_summary_t *s = &b->sum[w * na + a];
+                if (!s->present) continue;
+                const char *wn = shown++ ? "" : b->work[w].name;
+                char r1[16], r2[16], r3[16], r4[16], m[32], fl[16], eff[16];
+                if (!s->n_ok) {
+                    const char *why = "";
+                    for (int i = 0; i < b->nrun; i++)
+                        if (b->run[i].w == w && b->run[i].a == a && b->run[i].done && !b->run[i].ok) {
+                            why = b->run[i].error;
+                            break;
+                        }
+                    fprintf(f, "%-13s %-9s FAILED (%d of %d runs): %s\n", wn, b->alloc[a].name, s->n_fail,
+                            s->n_fail, why);
+                    continue;
+                }
+                if (isfinite(s->efficiency)) snprintf(eff, sizeof eff, "%.2f", s->efficiency);
+                else snprintf(eff, sizeof eff, "-");
+                fprintf(f, "%-13s %-9s %8.3f %4.0f%% %8.3f %10s %7s %5s %7s %7s %7s %7s%s\n", wn, b->alloc[a].name,
+                        s->wall.median, s->wall.spread_pct, s->cpu.median,
+                        hkb_fmt_bytes(s->rss_kib.median * 1024, m, sizeof m), count_k(s->minflt.median, fl, sizeof fl),
+                        eff, ratio(s->time_vs_glibc, r1, sizeof r1), ratio(s->rss_vs_glibc, r2, sizeof r2),
+                        ratio(s->time_vs_best, r3, sizeof r3), ratio(s->rss_vs_best, r4, sizeof r4),
+                        s->n_fail ? "  (some runs failed)" : "");
+            }
+        }
+        fprintf(f, "\ntime: wall seconds; +-%%: (max-min)/median; m: peak RSS; eff: live bytes / peak RSS;\n"
+                   "t/glibc, m/glibc: ratio to glibc; t/best, m/best: ratio to the best other allocator\n"
+                   "(below 1: better than all the others). Lower is better everywhere but eff.\n");
+        fprintf(f, "\ngeometric mean over workloads (lower is better)\n");
+        fprintf(f, "%-9s %9s %9s %10s %9s %9s %10s\n", "allocator", "t/glibc", "m/glibc", "workloads", "t/best",
+                "m/best", "workloads");
+        for (int a = 0; a < na; a++) {
+            if (!b->alloc[a].ok) continue;
+            hkb_geomean_t *g = &b->geo[a];
+            char r1[16], r2[16], r3[16], r4[16];
+            fprintf(f, "%-9s %9s %9s %10d %9s %9s %10d\n", b->alloc[a].name, ratio(g->time_vs_glibc, r1, sizeof r1),
+                    ratio(g->rss_vs_glibc, r2, sizeof r2), g->n_glibc, ratio(g->time_vs_best, r3, sizeof r3),
+                    ratio(g->rss_vs_best, r4, sizeof r4), g->n_best);
+        }
+    }
+    if (b->do_instr) {
+        fprintf(f, "\ninstructions per malloc+free pair (callgrind; lower is better)\n");
+        if (!b->ninstr) fprintf(f, "none: %s\n", b->instr_note);
+        else {
+            fprintf(f, "%-9s", "allocator");
+            int sizes[8], ns = 0;
+            for (int i = 0; i < b->ninstr && ns < 8; i++) {
+                int seen = 0;
+                for (int k = 0; k < ns; k++) seen |= sizes[k] == b->instr[i].size;
+                if (!seen) sizes[ns++] = b->instr[i].size;
+            }
+            for (int k = 0; k < ns; k++) fprintf(f, " %7d B", sizes[k]);
+            fprintf(f, "\n");
+            for (int a = 0; a < na; a++) {
+                int any = 0;
+                for (int i = 0; i < b->ninstr; i++) any |= b->instr[i].a == a;
+                if (!any) continue;
+                fprintf(f, "%-9s", b->alloc[a].name);
+                for (int k = 0; k < ns; k++)
+                    for (int i = 0; i < b->ninstr; i++)
+                        if (b->instr[i].a == a && b->instr[i].size == sizes[k]) {
+                            if (b->instr[i].ok) fprintf(f, " %9.1f", b->instr[i].per_pair);
+                            else fprintf(f, " %9s", "FAILED");
+                        }
+                fprintf(f, "\n");
+            }
+            fprintf(f, "(%s)\n", b->instr_note);
+        }
+    }
+}
+
+/* ---- JSON writer ------------------------------------------------------------ */
+/* A tiny emitter that tracks whether a comma is due at each nesting level;
+ * numbers that are not finite are written as null (JSON has no NaN). */
+
+typedef struct {
+    FILE *f;
+    int depth;
+    int need_comma[64];
+    int after_key;
+} jw_t;
+
+static void jw_sep(jw_t *w) {
+    if (w->after_key) {
+        w->after_key = 0;
+        return;
+    }
+    if (w->need_comma[w->depth]) fputc(',', w->f);
+    w->need_comma[w->depth] = 1;
+    if (w->depth <= 2) {
+        fputc('\n', w->f);
+        for (int i = 0; i < w->depth; i++) fputs("  ", w->f);
+    }
+}
+static void jw_open(jw_t *w, char c) {
+    jw_sep(w);
+    fputc(c, w->f);
+    w->need_comma[++w->depth] = 0;
+}
+static void jw_close(jw_t *w, char c) {
+    w->depth--;
+    fputc(c, w->f);
+}
+static void jw_raw_str(jw_t *w, const char *s) {
+    fputc('"', w->f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(w->f, "\\%c", *p);
+        else if (*p == '\n') fputs("\\n", w->f);
+        else if (*p == '\t') fputs("\\t", w->f);
+        else if (*p < 0x20) fprintf(w->f, "\\u%04x", *p);
+        else fputc(*p, w->f);
+    }
+    fputc('"', w->f);
+}
+static void jw_key(jw_t *w, const char *k) {
+    jw_sep(w);
+    jw_raw_str(w, k);
+    fputc(':', w->f);
+    w->after_key = 1;
+}
+static void jw_str(jw_t *w, const char *k, const char *v) {
+    if (k) jw_key(w, k);
+    else jw_sep(w);
+    if (v) jw_raw_str(w, v);
+    else fputs("null", w->f);
+    w->after_key = 0;
+}
+static void jw_num(jw_t *w, const char *k, double v) {
+    if (k) jw_key(w, k);
+    else jw_sep(w);
+    if (isfinite(v)) fprintf(w->f, "%.10g", v);
+    else fputs("null", w->f);
+    w->after_key = 0;
+}
+static void jw_int(jw_t *w, const char *k, long long v) {
+    if (k) jw_key(w, k);
+    else jw_sep(w);
+    fprintf(w->f, "%lld", v);
+    w->after_key = 0;
+}
+static void jw_bool(jw_t *w, const char *k, int v) {
+    if (k) jw_key(w, k);
+    else jw_sep(w);
+    fputs(v ? "true" : "false", w->f);
+    w->after_key = 0;
+}
+static void jw_obj(jw_t *w, const char *k) {
+    if (k) jw_key(w, k);
+    jw_open(w, '{');
+}
+static void jw_arr(jw_t *w, const char *k) {
+    if (k) jw_key(w, k);
+    jw_open(w, '[');
+}
+
+static void jw_stat(jw_t *w, const char *k, const hkb_stat_t *s) {
+    jw_obj(w, k);
+    jw_int(w, "n", s->n);
+    jw_num(w, "median", s->median);
+    jw_num(w, "min", s->min);
+    jw_num(w, "max", s->max);
+    jw_num(w, "spread_pct", s->spread_pct);
+    jw_close(w, '}');
+}
+
+static const char *alloc_name(hkb_t *b, int a) { return a >= 0 && a < b->nalloc ? b->alloc[a].name : NULL; }
+
+int hkb_write_json(hkb_t *b, const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    jw_t w = { f, 0, { 0 }, 0 };
+    jw_obj(&w, NULL);
+    jw_str(&w, "schema", "heapkit-bench/1");
+    jw_str(&w, "mode", b->mode);
+    jw_bool(&w, "quick", !strcmp(b->mode, "quick"));
+    jw_str(&w, "started", b->started);
+    jw_num(&w, "total_wall_s", b->total_wall_s);
+    jw_obj(&w, "host");
+    jw_str(&w, "description", b->host);
+    jw_int(&w, "nproc", b->nproc);
+    jw_close(&w, '}');
+    jw_obj(&w, "config");
+    jw_num(&w, "scale", b->scale);
+    jw_int(&w, "runs", b->runs);
+    jw_int(&w, "threads", b->threads);
+    jw_num(&w, "timeout_s", b->timeout_s);
+    jw_int(&w, "max_fail", b->max_fail);
+    jw_bool(&w, "instr", b->do_instr);
+    jw_str(&w, "bin_dir", b->bin_dir);
+    jw_close(&w, '}');
+
+    jw_arr(&w, "allocators");
+    for (int a = 0; a < b->nalloc; a++) {
+        hkb_alloc_t *al = &b->alloc[a];
+        jw_obj(&w, NULL);
+        jw_str(&w, "name", al->name);
+        jw_str(&w, "status", al->ok ? "ok" : "skipped");
+        jw_str(&w, "path", al->path);
+        jw_str(&w, "malloc_from", al->malloc_from);
+        jw_str(&w, "reason", al->reason);
+        jw_close(&w, '}');
+    }
+    jw_close(&w, ']');
+
+    jw_arr(&w, "workloads");
+    for (int i = 0; i < b->nwork; i++) {
+        hkb_workload_t *wk = &b->work[i];
+        jw_obj(&w, NULL);
+        jw_str(&w, "name", wk->name);
+        jw_str(&w, "program", wk->program);
+        jw_str(&w, "args", wk->args);
+        jw_str(&w, "only", wk->only);
+        jw_str(&w, "description", wk->description);
+        jw_str(&w, "status", wk->ok ? "ok" : "skipped");
+        jw_str(&w, "reason", wk->reason);
+        jw_close(&w, '}');
+    }
+    jw_close(&w, ']');
+
+    jw_arr(&w, "runs");
+    for (int i = 0; i < b->nrun; i++) {
+        hkb_run_t *r = &b->run[i];
+        jw_obj(&w, NULL);
+        jw_str(&w, "workload", b->work[r->w].name);
+        jw_str(&w, "allocator", b->alloc[r->a].name);
+        jw_int(&w, "rep", r->rep);
+        jw_bool(&w, "done", r->done);
+        jw_bool(&w, "ok", r->ok);
+        jw_int(&w, "exit_code", r->exit_code);
+        jw_int(&w, "signal", r->signal);
+        jw_bool(&w, "timed_out", r->timed_out);
+        jw_str(&w, "error", r->error);
+        jw_num(&w, "wall_s", r->wall_s);
+        jw_num(&w, "cpu_s", r->cpu_s);
+        jw_num(&w, "user_s", r->user_s);
+        jw_num(&w, "sys_s", r->sys_s);
+        jw_int(&w, "maxrss_kib", r->maxrss_kib);
+        jw_int(&w, "hwm_kib", r->hwm_kib);
+        jw_int(&w, "minflt", r->minflt);
+        jw_int(&w, "majflt", r->majflt);
+        jw_int(&w, "nvcsw", r->nvcsw);
+        jw_int(&w, "nivcsw", r->nivcsw);
+        jw_int(&w, "ops", r->ops);
+        jw_int(&w, "live_peak", r->live_peak);
+        jw_str(&w, "malloc_from", r->malloc_from);
+        jw_arr(&w, "phases");
+        for (int k = 0; k < r->nphases; k++) {
+            jw_obj(&w, NULL);
+            jw_int(&w, "step", r->phases[k].step);
+            jw_str(&w, "name", r->phases[k].name);
+            jw_close(&w, '}');
+        }
+        jw_close(&w, ']');
+        /* Samples as compact [step, t_ms, rss, live] rows. */
+        jw_arr(&w, "samples");
+        for (int k = 0; k < r->nsamples; k++) {
+            hkb_sample_t *s = &r->samples[k];
+            jw_arr(&w, NULL);
+            jw_int(&w, NULL, s->step);
+            jw_num(&w, NULL, s->t_ms);
+            jw_int(&w, NULL, s->rss);
+            jw_int(&w, NULL, s->live);
+            jw_close(&w, ']');
+        }
+        jw_close(&w, ']');
+        jw_close(&w, '}');
+    }
+    jw_close(&w, ']');
+
+    jw_arr(&w, "summary");
+    for (int i = 0; b->sum && i < b->nwork * b->nalloc; i++) {
+        hkb_summary_t *s = &b->sum[i];
+        if (!s->present) continue;
+        jw_obj(&w, NULL);
+        jw_str(&w, "workload", b->work[s->w].name);
+        jw_str(&w, "allocator", b->alloc[s->a].name);
+        jw_int(&w, "n_ok", s->n_ok);
+        jw_int(&w, "n_fail", s->n_fail);
+        jw_stat(&w, "wall_s", &s->wall);
+        jw_stat(&w, "cpu_s", &s->cpu);
+        jw_stat(&w, "maxrss_kib", &s->rss_kib);
+        jw_stat(&w, "minflt", &s->minflt);
+        jw_num(&w, "live_peak", s->live_peak);
+        jw_num(&w, "efficiency", s->efficiency);
+        jw_num(&w, "time_vs_glibc", s->time_vs_glibc);
+        jw_num(&w, "rss_vs_glibc", s->rss_vs_glibc);
+        jw_num(&w, "time_vs_best_other", s->time_vs_best);
+        jw_str(&w, "best_other_time", alloc_name(b, s->best_time_a));
+        jw_num(&w, "rss_vs_best_other", s->rss_vs_best);
+        jw_str(&w, "best_other_rss", alloc_name(b, s->best_rss_a));
+        jw_int(&w, "median_run", s->median_run);
+        jw_close(&w, '}');
+    }
+    jw_close(&w, ']');
+
+    jw_arr(&w, "geomean");
+    for (int a = 0; a < b->nalloc; a++) {
+        if (!b->alloc[a].ok || b->instr_only) continue;
+        hkb_geomean_t *g = &b->geo[a];
+        jw_obj(&w, NULL);
+        jw_str(&w, "allocator", b->alloc[a].name);
+        jw_num(&w, "time_vs_glibc", g->time_vs_glibc);
+        jw_num(&w, "rss_vs_glibc", g->rss_vs_glibc);
+        jw_int(&w, "workloads_vs_glibc", g->n_glibc);
+        jw_num(&w, "time_vs_best_other", g->time_vs_best);
+        jw_num(&w, "rss_vs_best_other", g->rss_vs_best);
+        jw_int(&w, "workloads_vs_best_other", g->n_best);
+        jw_close(&w, '}');
+    }
+    jw_close(&w, ']');
+
+    jw_obj(&w, "instructions");
+    jw_bool(&w, "measured", b->do_instr && b->ninstr > 0);
+    jw_str(&w, "method", b->instr_note);
+    jw_int(&w, "loop_ir1", b->instr_loop1);
+    jw_int(&w, "loop_ir2", b->instr_loop2);
+    jw_arr(&w, "results");
+    for (int i = 0; i < b->ninstr; i++) {
+        hkb_instr_t *in = &b->instr[i];
+        jw_obj(&w, NULL);
+        jw_str(&w, "allocator", b->alloc[in->a].name);
+        jw_int(&w, "size", in->size);
+        jw_bool(&w, "ok", in->ok);
+        jw_str(&w, "error", in->error);
+        jw_int(&w, "n1", in->n1);
+        jw_int(&w, "n2", in->n2);
+        jw_int(&w, "ir1", in->ir1);
+        jw_int(&w, "ir2", in->ir2);
+        jw_num(&w, "per_pair", in->ok ? in->per_pair : NAN);
+        jw_close(&w, '}');
+    }
+    jw_close(&w, ']');
+    jw_close(&w, '}');
+    jw_close(&w, '}');
+    fputc('\n', f);
+    if (fclose(f) != 0) return -1;
+
+    /* Read it back: the runner must never hand on malformed JSON. */
+    char err[256];
+    jval_t *v = json_parse_file(path, err, sizeof err);
+    if (!v) {
+        fprintf(stderr, "hkbench: internal error: %s is not valid JSON: %s\n", path, err);
+        return -1;
+    }
+    json_free(v);
+    return 0;
+}
