@@ -1,0 +1,528 @@
+/* test_bench.c: tests of the benchmark harness itself (ctest label
+ * "bench"). One program, one subcommand per ctest test:
+ *
+ *   units                      the JSON parser and checker, the statistics,
+ *                              the HKBENCH line parser and hkb_spawn
+ *   workloads --bindir D [--preload SO] [--expect-override] [--arena-hk]
+ *                              every workload at a tiny size completes,
+ *                              prints a well-formed result, and runs under
+ *                              the allocator it was meant to run under
+ *   runner --runner R --out D [--heapkit SO]
+ *                              the runner produces JSON with every field,
+ *                              the HTML report and the text summary
+ *   missing --runner R --out D a missing allocator, and a .so that does
+ *                              not provide malloc, are reported and skipped,
+ *                              not fatal; a bad option is fatal
+ *   instr --runner R --out D   the callgrind instruction counts
+ *
+ * Every check can fail: each one compares against something the harness
+ * could get wrong. No check looks at speed.
+ */
+#define _GNU_SOURCE
+#include "hk_test.h"
+#include "hkbench.h"
+#include "json.h"
+
+#include <dlfcn.h>
+#include <math.h>
+#include <sys/stat.h>
+
+static const char *opt(int argc, char **argv, const char *name) {
+    for (int i = 2; i + 1 < argc; i++)
+        if (!strcmp(argv[i], name)) return argv[i + 1];
+    return NULL;
+}
+static int flag(int argc, char **argv, const char *name) {
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], name)) return 1;
+    return 0;
+}
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) buf[n] = 0;
+    if (len) *len = (size_t)n;
+    return buf;
+}
+
+/* ---- units ------------------------------------------------------------------ */
+
+static int parses(const char *text) {
+    char err[200];
+    jval_t *v = json_parse(text, strlen(text), err, sizeof err);
+    json_free(v);
+    return v != NULL;
+}
+
+static int requires(const char *text, const char *spec) {
+    char err[200];
+    jval_t *v = json_parse(text, strlen(text), err, sizeof err);
+    if (!v) return -1;
+    int r = json_require(v, spec, err, sizeof err);
+    json_free(v);
+    return r;
+}
+
+static void test_units(void) {
+    /* Well-formed documents are accepted... */
+    CHECK(parses("{}"));
+    CHECK(parses(" [ ] "));
+    CHECK(parses("{\"a\":[1,2.5,-3e-2,0,-0.0,1E+3,true,false,null,\"x\\u00e9\\ud83d\\ude00\\n\\\"\"]}"));
+    CHECK(parses("\"just a string\""));
+    CHECK(parses("123"));
+    /* ...and everything lenient parsers forgive is rejected. */
+    const char *bad[] = { "", "{", "[1,2,]", "{\"a\":1,}", "{a:1}", "[NaN]", "[Infinity]", "[-Infinity]", "[01]",
+                          "[1.]", "[.5]", "[1e]", "[-]", "[+1]", "[\"\x01\"]", "[\"\\x\"]", "[\"\\ud800\"]",
+                          "[\"\\udc00\"]", "[\"\\u12\"]", "{\"a\":1} x", "{\"a\" 1}", "[1 2]", "\"open", "[tru]",
+                          "['a']", "{\"a\":1}}", "[1,,2]", "nul" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int ok = !parses(bad[i]);
+        if (!ok) fprintf(stderr, "accepted malformed JSON: %s\n", bad[i]);
+        CHECK(ok);
+    }
+    /* Nesting is bounded (no stack overflow on hostile input). */
+    char deep[4001];
+    memset(deep, '[', 4000);
+    deep[4000] = 0;
+    CHECK(!parses(deep));
+
+    /* Decoded values. */
+    char err[200];
+    const char *doc = "{\"s\":\"\\u00e9\\ud83d\\ude00\",\"n\":-12.5e1,\"t\":true,\"f\":false,\"d\":1,\"d\":2}";
+    jval_t *v = json_parse(doc, strlen(doc), err, sizeof err);
+    REQUIRE(v != NULL);
+    const jval_t *s = json_get(v, "s");
+    REQUIRE(s && s->type == J_STRING);
+    CHECK(!strcmp(s->str, "\xc3\xa9\xf0\x9f\x98\x80"));
+    CHECK(json_get(v, "n")->num == -125.0);
+    CHECK(json_get(v, "t")->type == J_BOOL && json_get(v, "t")->num == 1);
+    CHECK(json_get(v, "f")->type == J_BOOL && json_get(v, "f")->num == 0);
+    CHECK(json_get(v, "d")->num == 2); /* the last of repeated names */
+    CHECK(json_get(v, "missing") == NULL);
+    json_free(v);
+    /* Error positions are reported. */
+    CHECK(json_parse("{\n  \"a\": 1,\n}", 13, err, sizeof err) == NULL);
+    CHECK(strstr(err, "line 3") != NULL);
+
+    /* Required fields. */
+    const char *d = "{\"a\":{\"b\":[{\"c\":1},{\"c\":2}]},\"e\":[],\"n\":null}";
+    CHECK(requires(d, "a.b[].c:number") == 1);
+    CHECK(requires(d, "a.b[].c") == 1);
+    CHECK(requires(d, "a.b[].d") == 0);
+    CHECK(requires(d, "a.b[].c:string") == 0);
+    CHECK(requires(d, "a.b:array") == 1);
+    CHECK(requires(d, "a:object") == 1);
+    CHECK(requires(d, "e[]") == 0);          /* empty where elements are required */
+    CHECK(requires(d, "e[]?.x:number") == 1); /* empty allowed */
+    CHECK(requires(d, "n:number") == 0);
+    CHECK(requires(d, "n:number|null") == 1);
+    CHECK(requires(d, "x") == 0);
+    CHECK(requires("{\"a\":{\"b\":[{\"c\":1},{\"x\":2}]}}", "a.b[].c:number") == 0); /* every element */
+
+    /* Statistics. */
+    double odd[] = { 3, 1, 2 }, even[] = { 4, 1, 3, 2 }, g[] = { 1, 4, NAN, -1 };
+    CHECK(hkb_median(odd, 3) == 2);
+    CHECK(hkb_median(even, 4) == 2.5);
+    CHECK(isnan(hkb_median(odd, 0)));
+    CHECK(odd[0] == 3); /* the input is not reordered */
+    hkb_stat_t st = hkb_stat(even, 4);
+    CHECK(st.n == 4 && st.min == 1 && st.max == 4);
+    CHECK(fabs(st.spread_pct - 120.0) < 1e-9); /* (4 - 1) / 2.5 */
+    CHECK(fabs(hkb_geomean_of(g, 4) - 2.0) < 1e-12); /* NAN and negatives ignored */
+    CHECK(isnan(hkb_geomean_of(g + 2, 2)));
+
+    /* HKBENCH lines. */
+    char val[64];
+    const char *line = "HKBENCH ops=12 live_peak=34 error=\"two words\" malloc_from=/x/libc.so.6\nnext=1";
+    CHECK(hkb_kv(line, "ops", val, sizeof val) && !strcmp(val, "12"));
+    CHECK(hkb_kv(line, "error", val, sizeof val) && !strcmp(val, "two words"));
+    CHECK(hkb_kv(line, "malloc_from", val, sizeof val) && !strcmp(val, "/x/libc.so.6"));
+    CHECK(!hkb_kv(line, "peak", val, sizeof val)); /* not a suffix of live_peak */
+    CHECK(!hkb_kv(line, "next", val, sizeof val)); /* not past the line */
+
+    /* hkb_spawn: exit code, both streams, the environment, the timeout. */
+    hkb_child_t c;
+    char *sh1[] = { "/bin/sh", "-c", "echo out; echo err >&2; exit 3", NULL };
+    REQUIRE(hkb_spawn(sh1, "", 10, &c) == 0);
+    CHECK(c.exit_code == 3 && !c.signal && !c.timed_out);
+    CHECK(c.out && !strcmp(c.out, "out\n"));
+    CHECK(!strcmp(c.err, "err\n"));
+    hkb_child_free(&c);
+    setenv("LD_PRELOAD", "/inherited/should-not-pass.so", 1);
+    char *sh2[] = { "/bin/sh", "-c", "echo \"[$LD_PRELOAD]\"", NULL };
+    REQUIRE(hkb_spawn(sh2, "", 10, &c) == 0);
+    CHECK(c.out && !strcmp(c.out, "[]\n"));
+    hkb_child_free(&c);
+    unsetenv("LD_PRELOAD");
+    /* A nonexistent preload: the loader complains, and the child sees it set. */
+    REQUIRE(hkb_spawn(sh2, "/nonexistent/lib.so", 10, &c) == 0);
+    CHECK(c.out && !strcmp(c.out, "[/nonexistent/lib.so]\n"));
+    hkb_child_free(&c);
+    char *sh3[] = { "/bin/sh", "-c", "sleep 20", NULL };
+    REQUIRE(hkb_spawn(sh3, "", 0.3, &c) == 0);
+    CHECK(c.timed_out && c.signal == SIGKILL);
+    CHECK(c.wall_s < 10);
+    hkb_child_free(&c);
+    char *sh4[] = { "/bin/sh", "-c", "kill -SEGV $$", NULL };
+    REQUIRE(hkb_spawn(sh4, "", 10, &c) == 0);
+    CHECK(c.signal == SIGSEGV && c.exit_code == -1);
+    hkb_child_free(&c);
+}
+
+/* ---- workloads -------------------------------------------------------------- */
+
+typedef struct { const char *prog, *mode; } wl_t;
+
+static void test_workloads(const char *bindir, const char *preload, int expect_override, int arena_hk) {
+    wl_t w[] = { { "wl_small", "lifo" }, { "wl_small", "fifo" }, { "wl_small", "random" }, { "wl_mixed", NULL },
+                 { "wl_larson", NULL }, { "wl_prodcons", NULL }, { "wl_threads", NULL }, { "wl_realloc", NULL },
+                 { "wl_large", "random" }, { "wl_large", "cycle" }, { "wl_falseshare", NULL }, { "wl_frag", NULL },
+                 { "wl_arena", "free" }, { "wl_arena_hk", "destroy" }, { "wl_arena_hk", "free" } };
+    int interposed = 1;
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+        if (!strcmp(w[i].prog, "wl_arena_hk") && !arena_hk) continue;
+        char prog[PATH_MAX];
+        snprintf(prog, sizeof prog, "%s/%s", bindir, w[i].prog);
+        char *argv[] = { prog, "--scale", "0.01", "--threads", "2", w[i].mode ? "--mode" : NULL, (char *)w[i].mode,
+                         NULL };
+        hkb_child_t c;
+        REQUIRE(hkb_spawn(argv, preload ? preload : "", 120, &c) == 0);
+        int ok = c.exit_code == 0 && !c.signal && !c.timed_out;
+        if (!ok)
+            fprintf(stderr, "%s %s: exit %d signal %d timed out %d\nstderr: %s\n", w[i].prog, w[i].mode ? w[i].mode : "",
+                    c.exit_code, c.signal, c.timed_out, c.err);
+        CHECK(ok);
+        const char *res = c.out ? strstr(c.out, "HKBENCH ops=") : NULL;
+        CHECK(res != NULL);
+        char v[PATH_MAX];
+        if (res) {
+            CHECK(hkb_kv(res, "ops", v, sizeof v) && atoll(v) > 0);
+            CHECK(hkb_kv(res, "live_peak", v, sizeof v) && atoll(v) > 0);
+            CHECK(hkb_kv(res, "hwm_kib", v, sizeof v) && atol(v) > 0);
+            CHECK(hkb_kv(res, "malloc_from", v, sizeof v));
+            if (preload) {
+                int same = hkb_same_file(v, preload);
+                if (expect_override) {
+                    if (!same) fprintf(stderr, "%s: malloc served by %s, not %s\n", w[i].prog, v, preload);
+                    CHECK(same);
+                } else if (!same) {
+                    interposed = 0;
+                }
+            } else {
+                CHECK(strstr(v, "/libc") != NULL);
+            }
+        }
+        if (!strcmp(w[i].prog, "wl_frag")) {
+            /* The memory-over-time chart needs samples and the phases. */
+            int samples = 0, phases = 0;
+            for (const char *p = c.out; p && (p = strstr(p, "HKBENCH ")); p++) {
+                samples += !strncmp(p, "HKBENCH sample ", 15);
+                phases += !strncmp(p, "HKBENCH phase ", 14);
+            }
+            CHECK(samples >= 20);
+            CHECK(phases == 7);
+        }
+        if (!strcmp(w[i].prog, "wl_mixed")) CHECK(c.out && strstr(c.out, "HKBENCH sample step=") != NULL);
+        hkb_child_free(&c);
+    }
+    if (preload && !expect_override && !interposed)
+        printf("note: %s does not provide malloc (no override sources when configured); "
+               "the workloads ran on glibc's malloc\n", preload);
+
+    /* Bad arguments are refused (exit 2), not silently run as something else. */
+    char prog[PATH_MAX];
+    snprintf(prog, sizeof prog, "%s/wl_small", bindir);
+    char *bad1[] = { prog, "--mode", "lifoo", NULL };
+    char *bad2[] = { prog, "--scal", "1", NULL };
+    char *bad3[] = { prog, "--threads", "0", NULL };
+    char **bads[] = { bad1, bad2, bad3 };
+    for (int i = 0; i < 3; i++) {
+        hkb_child_t c;
+        REQUIRE(hkb_spawn(bads[i], "", 30, &c) == 0);
+        CHECK(c.exit_code == 2);
+        CHECK(!c.out || !strstr(c.out, "HKBENCH ops="));
+        hkb_child_free(&c);
+    }
+    /* Same seed, same work: the result line's ops and checksum repeat. */
+    char *det[] = { prog, "--mode", "random", "--scale", "0.01", "--threads", "1", NULL };
+    hkb_child_t c1, c2;
+    REQUIRE(hkb_spawn(det, "", 60, &c1) == 0 && hkb_spawn(det, "", 60, &c2) == 0);
+    char a1[64] = "", a2[64] = "", k1[64] = "", k2[64] = "";
+    if (c1.out && c2.out) {
+        hkb_kv(strstr(c1.out, "HKBENCH ops=") ? strstr(c1.out, "HKBENCH ops=") : c1.out, "live_peak", a1, sizeof a1);
+        hkb_kv(strstr(c2.out, "HKBENCH ops=") ? strstr(c2.out, "HKBENCH ops=") : c2.out, "live_peak", a2, sizeof a2);
+        hkb_kv(strstr(c1.out, "HKBENCH ops=") ? strstr(c1.out, "HKBENCH ops=") : c1.out, "ops", k1, sizeof k1);
+        hkb_kv(strstr(c2.out, "HKBENCH ops=") ? strstr(c2.out, "HKBENCH ops=") : c2.out, "ops", k2, sizeof k2);
+    }
+    CHECK(*a1 && !strcmp(a1, a2));
+    CHECK(*k1 && !strcmp(k1, k2));
+    hkb_child_free(&c1);
+    hkb_child_free(&c2);
+}
+
+/* ---- runner ------------------------------------------------------------------ */
+
+static const char *required[] = {
+    "schema:string", "mode:string", "quick:bool", "started:string", "total_wall_s:number",
+    "host.description:string", "host.nproc:number",
+    "config.scale:number", "config.runs:number", "config.threads:number", "config.timeout_s:number",
+    "config.max_fail:number", "config.instr:bool", "config.bin_dir:string",
+    "allocators[].name:string", "allocators[].status:string", "allocators[].path:string",
+    "allocators[].malloc_from:string", "allocators[].reason:string",
+    "workloads[].name:string", "workloads[].program:string", "workloads[].args:string",
+    "workloads[].only:string|null", "workloads[].description:string", "workloads[].status:string",
+    "workloads[].reason:string",
+    "runs[].workload:string", "runs[].allocator:string", "runs[].rep:number", "runs[].done:bool", "runs[].ok:bool",
+    "runs[].exit_code:number", "runs[].signal:number", "runs[].timed_out:bool", "runs[].error:string",
+    "runs[].wall_s:number", "runs[].cpu_s:number", "runs[].user_s:number", "runs[].sys_s:number",
+    "runs[].maxrss_kib:number", "runs[].hwm_kib:number", "runs[].minflt:number", "runs[].majflt:number",
+    "runs[].nvcsw:number", "runs[].nivcsw:number", "runs[].ops:number", "runs[].live_peak:number",
+    "runs[].malloc_from:string", "runs[].phases:array", "runs[].phases[]?.step:number",
+    "runs[].phases[]?.name:string", "runs[].samples:array", "runs[].samples[]?:array",
+    "runs[].samples[]?.[]:number",
+    "summary[].workload:string", "summary[].allocator:string", "summary[].n_ok:number", "summary[].n_fail:number",
+    "summary[].wall_s.n:number", "summary[].wall_s.median:number", "summary[].wall_s.min:number",
+    "summary[].wall_s.max:number", "summary[].wall_s.spread_pct:number", "summary[].cpu_s.median:number",
+    "summary[].maxrss_kib.median:number", "summary[].minflt.median:number", "summary[].live_peak:number",
+    "summary[].efficiency:number", "summary[].time_vs_glibc:number|null", "summary[].rss_vs_glibc:number|null",
+    "summary[].time_vs_best_other:number|null", "summary[].rss_vs_best_other:number|null",
+    "summary[].best_other_time:string|null", "summary[].best_other_rss:string|null",
+    "summary[].median_run:number",
+    "geomean[].allocator:string", "geomean[].time_vs_glibc:number", "geomean[].rss_vs_glibc:number",
+    "geomean[].workloads_vs_glibc:number", "geomean[].time_vs_best_other:number|null",
+    "geomean[].rss_vs_best_other:number|null", "geomean[].workloads_vs_best_other:number",
+    "instructions.measured:bool", "instructions.method:string", "instructions.results:array",
+};
+
+static int run_cmd(char **argv, hkb_child_t *c, double timeout) {
+    int r = hkb_spawn(argv, "", timeout, c);
+    if (r == 0 && (c->exit_code != 0 || c->signal))
+        fprintf(stderr, "%s exited %d (signal %d)\nstdout:\n%s\nstderr:\n%s\n", argv[0], c->exit_code, c->signal,
+                c->out ? c->out : "", c->err);
+    return r;
+}
+
+static const jval_t *find_row(const jval_t *arr, const char *k1, const char *v1, const char *k2, const char *v2) {
+    for (int i = 0; arr && i < arr->n; i++) {
+        const jval_t *a = json_get(arr->item[i], k1), *b = k2 ? json_get(arr->item[i], k2) : NULL;
+        if (a && a->type == J_STRING && !strcmp(a->str, v1) &&
+            (!k2 || (b && b->type == J_STRING && !strcmp(b->str, v2))))
+            return arr->item[i];
+    }
+    return NULL;
+}
+
+static void test_runner(const char *runner, const char *out, const char *heapkit) {
+    char allocs[64];
+    snprintf(allocs, sizeof allocs, "glibc%s", heapkit ? ",heapkit" : "");
+    char *argv[] = { (char *)runner, "--quick", "--scale", "0.01", "--runs", "2", "--allocators", allocs,
+                     "--out", (char *)out, "--strict", heapkit ? "--heapkit" : NULL, (char *)heapkit, NULL };
+    hkb_child_t c;
+    REQUIRE(run_cmd(argv, &c, 600) == 0);
+    CHECK(c.exit_code == 0);
+    CHECK(c.out && strstr(c.out, "geometric mean over workloads"));
+    CHECK(c.out && strstr(c.out, "[  1/"));  /* a progress line per run */
+    hkb_child_free(&c);
+
+    char path[PATH_MAX], err[300];
+    snprintf(path, sizeof path, "%s/bench.json", out);
+    jval_t *v = json_parse_file(path, err, sizeof err);
+    if (!v) fprintf(stderr, "%s: %s\n", path, err);
+    REQUIRE(v != NULL);
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+        int ok = json_require(v, required[i], err, sizeof err);
+        if (!ok) fprintf(stderr, "bench.json: %s\n", err);
+        CHECK(ok);
+    }
+    const jval_t *mode = json_get(v, "mode"), *quick = json_get(v, "quick");
+    CHECK(mode && mode->type == J_STRING && !strcmp(mode->str, "quick"));
+    CHECK(quick && quick->type == J_BOOL && quick->num == 1);
+    /* Every workload ran twice under glibc, every run succeeded under
+     * glibc, and glibc's ratio to itself is exactly 1. */
+    const jval_t *runs = json_get(v, "runs"), *sum = json_get(v, "summary"), *works = json_get(v, "workloads");
+    REQUIRE(runs && sum && works);
+    int glibc_runs = 0, glibc_ok = 0, hk_runs = 0, hk_ok = 0;
+    for (int i = 0; i < runs->n; i++) {
+        const jval_t *a = json_get(runs->item[i], "allocator"), *ok = json_get(runs->item[i], "ok");
+        if (!a || a->type != J_STRING || !ok) continue;
+        if (!strcmp(a->str, "glibc")) glibc_runs++, glibc_ok += ok->num == 1;
+        if (!strcmp(a->str, "heapkit")) hk_runs++, hk_ok += ok->num == 1;
+    }
+    CHECK(works->n == 14);
+    CHECK(glibc_runs == 2 * 13); /* arena-destroy runs under heapkit only */
+    CHECK(glibc_ok == glibc_runs);
+    if (heapkit) {
+        const jval_t *hk = find_row(json_get(v, "allocators"), "name", "heapkit", NULL, NULL);
+        const jval_t *st = hk ? json_get(hk, "status") : NULL;
+        if (st && strcmp(st->str, "ok")) fprintf(stderr, "heapkit skipped: %s\n", json_get(hk, "reason")->str);
+        CHECK(st && !strcmp(st->str, "ok"));
+        CHECK(hk_runs == 2 * 14);
+        CHECK(hk_ok == hk_runs);
+    }
+    const jval_t *g = find_row(sum, "workload", "small-lifo", "allocator", "glibc");
+    REQUIRE(g != NULL);
+    CHECK(json_get(g, "time_vs_glibc")->num == 1.0 && json_get(g, "rss_vs_glibc")->num == 1.0);
+    CHECK(json_get(g, "n_ok")->num == 2);
+    /* The median of two runs lies between them. */
+    const jval_t *ws = json_get(g, "wall_s");
+    CHECK(json_get(ws, "min")->num <= json_get(ws, "median")->num &&
+          json_get(ws, "median")->num <= json_get(ws, "max")->num);
+    /* Efficiency is live bytes over peak RSS: in (0, 1]. */
+    for (int i = 0; i < sum->n; i++) {
+        const jval_t *e = json_get(sum->item[i], "efficiency");
+        CHECK(e && e->type == J_NUMBER && e->num > 0 && e->num <= 1.0);
+    }
+    /* The frag runs carry the samples for the memory-over-time chart. */
+    const jval_t *fr = find_row(runs, "workload", "frag", "allocator", "glibc");
+    CHECK(fr && json_get(fr, "samples")->n >= 20 && json_get(fr, "phases")->n == 7);
+    json_free(v);
+
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/report.html", out);
+    char *html = slurp(path, &len);
+    REQUIRE(html != NULL);
+    CHECK(!strncmp(html, "<!DOCTYPE html>", 15));
+    CHECK(len > 8 && !strcmp(html + len - 8, "</html>\n"));
+    CHECK(strstr(html, "QUICK RUN") != NULL);
+    CHECK(strstr(html, "<svg") != NULL);
+    CHECK(strstr(html, "<polyline") != NULL); /* the line chart */
+    CHECK(strstr(html, "frag: resident memory") != NULL);
+    const char *names[] = { "small-lifo", "small-fifo", "small-random", "mixed", "larson", "prodcons", "threads",
+                            "realloc", "large", "large-cycle", "falseshare", "frag", "arena-free", "arena-destroy" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "id=\"w-%s\"", names[i]);
+        CHECK(strstr(html, id) != NULL);
+    }
+    /* Balanced SVG: every chart that opens is closed. */
+    int open = 0, close = 0;
+    for (const char *p = html; (p = strstr(p, "<svg")); p++) open++;
+    for (const char *p = html; (p = strstr(p, "</svg>")); p++) close++;
+    CHECK(open > 0 && open == close);
+    free(html);
+    snprintf(path, sizeof path, "%s/summary.txt", out);
+    char *txt = slurp(path, NULL);
+    CHECK(txt && strstr(txt, "geometric mean over workloads"));
+    free(txt);
+}
+
+/* ---- missing ----------------------------------------------------------------- */
+
+static void test_missing(const char *runner, const char *out) {
+    /* A real shared object that does not define malloc: libm. */
+    char libm[PATH_MAX] = "";
+    void *h = dlopen("libm.so.6", RTLD_NOW);
+    Dl_info di;
+    void *sym = h ? dlsym(h, "cos") : NULL;
+    if (sym && dladdr(sym, &di) && di.dli_fname) snprintf(libm, sizeof libm, "%s", di.dli_fname);
+    REQUIRE(*libm);
+    char fake[PATH_MAX + 8];
+    snprintf(fake, sizeof fake, "fake=%s", libm);
+    char *argv[] = { (char *)runner, "--scale", "0.01", "--runs", "1", "--workloads", "small-lifo", "--alloc",
+                     "ghost=/nonexistent/libghost.so", "--alloc", fake, "--allocators", "glibc,ghost,fake",
+                     "--out", (char *)out, NULL };
+    hkb_child_t c;
+    REQUIRE(run_cmd(argv, &c, 300) == 0);
+    CHECK(c.exit_code == 0);
+    CHECK(c.out && strstr(c.out, "skipping ghost: /nonexistent/libghost.so not found"));
+    CHECK(c.out && strstr(c.out, "skipping fake: ") && strstr(c.out, "does not provide malloc"));
+    CHECK(c.out && strstr(c.out, "small-lifo    glibc"));
+    hkb_child_free(&c);
+    char path[PATH_MAX], err[300];
+    snprintf(path, sizeof path, "%s/bench.json", out);
+    jval_t *v = json_parse_file(path, err, sizeof err);
+    REQUIRE(v != NULL);
+    const jval_t *al = json_get(v, "allocators");
+    const jval_t *ghost = find_row(al, "name", "ghost", NULL, NULL), *fk = find_row(al, "name", "fake", NULL, NULL);
+    REQUIRE(ghost && fk);
+    CHECK(!strcmp(json_get(ghost, "status")->str, "skipped") && *json_get(ghost, "reason")->str);
+    CHECK(!strcmp(json_get(fk, "status")->str, "skipped") && *json_get(fk, "reason")->str);
+    const jval_t *runs = json_get(v, "runs");
+    CHECK(runs && runs->n == 1);
+    if (runs && runs->n == 1) CHECK(!strcmp(json_get(runs->item[0], "allocator")->str, "glibc"));
+    json_free(v);
+
+    /* What is fatal: an allocator name nobody knows, a bad option. */
+    char *bad1[] = { (char *)runner, "--allocators", "glibc,nosuch", "--out", (char *)out, NULL };
+    char *bad2[] = { (char *)runner, "--bogus", NULL };
+    char *bad3[] = { (char *)runner, "--workloads", "nosuch", "--out", (char *)out, NULL };
+    char **bads[] = { bad1, bad2, bad3 };
+    for (int i = 0; i < 3; i++) {
+        REQUIRE(hkb_spawn(bads[i], "", 60, &c) == 0);
+        CHECK(c.exit_code == 2);
+        hkb_child_free(&c);
+    }
+}
+
+/* ---- instr --------------------------------------------------------------------- */
+
+static void test_instr(const char *runner, const char *out) {
+    char *argv[] = { (char *)runner, "--instr-only", "--allocators", "glibc", "--out", (char *)out, NULL };
+    hkb_child_t c;
+    REQUIRE(run_cmd(argv, &c, 600) == 0);
+    CHECK(c.exit_code == 0);
+    int have_valgrind = c.out && !strstr(c.out, "valgrind not found");
+    hkb_child_free(&c);
+    char path[PATH_MAX], err[300];
+    snprintf(path, sizeof path, "%s/bench.json", out);
+    jval_t *v = json_parse_file(path, err, sizeof err);
+    REQUIRE(v != NULL);
+    CHECK(json_require(v, "instructions.measured:bool", err, sizeof err));
+    const jval_t *ins = json_get(v, "instructions");
+    REQUIRE(ins != NULL);
+    if (!have_valgrind) {
+        printf("note: valgrind is not installed; only the skip was checked\n");
+        CHECK(json_get(ins, "measured")->num == 0);
+    } else {
+        CHECK(json_get(ins, "measured")->num == 1);
+        const jval_t *res = json_get(ins, "results");
+        CHECK(res && res->n == 3);
+        for (int i = 0; res && i < res->n; i++) {
+            const jval_t *pp = json_get(res->item[i], "per_pair");
+            const jval_t *i1 = json_get(res->item[i], "ir1"), *i2 = json_get(res->item[i], "ir2");
+            /* A sanity check of the method, not of speed: the longer run
+             * executes more instructions, and a malloc+free pair costs a
+             * positive, finite number of them (a sign or scale error in the
+             * subtraction would break this). */
+            CHECK(i1 && i2 && i2->num > i1->num);
+            CHECK(pp && pp->type == J_NUMBER && pp->num > 1 && pp->num < 100000);
+        }
+    }
+    json_free(v);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_bench units|workloads|runner|missing|instr [options]\n");
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "units")) {
+        test_units();
+    } else if (!strcmp(cmd, "workloads")) {
+        const char *bindir = opt(argc, argv, "--bindir");
+        REQUIRE(bindir != NULL);
+        test_workloads(bindir, opt(argc, argv, "--preload"), flag(argc, argv, "--expect-override"),
+                       flag(argc, argv, "--arena-hk"));
+    } else if (!strcmp(cmd, "runner") || !strcmp(cmd, "missing") || !strcmp(cmd, "instr")) {
+        const char *runner = opt(argc, argv, "--runner"), *out = opt(argc, argv, "--out");
+        REQUIRE(runner && out);
+        if (!strcmp(cmd, "runner")) test_runner(runner, out, opt(argc, argv, "--heapkit"));
+        else if (!strcmp(cmd, "missing")) test_missing(runner, out);
+        else test_instr(runner, out);
+    } else {
+        fprintf(stderr, "test_bench: unknown subcommand %s\n", cmd);
+        return 2;
+    }
+    return hk_test_done();
+}
