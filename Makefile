@@ -48,3 +48,22 @@ install: build
 
 clean:
 	rm -rf build build-asan build-tsan
+
+# ---- Benchmark (bench/README.md) ---------------------------------------------
+# bench        every workload under glibc, jemalloc, tcmalloc, mimalloc and
+#              heapkit, 5 runs each, plus instruction counts (about 10 min on
+#              2 cores); report in bench/results/
+# bench-quick  every workload at a tiny size (under 2 min); bench/results/quick/
+# bench-instr  instructions per malloc+free pair under callgrind only;
+#              bench/results/instr/
+# BENCH_ARGS passes options to the runner, e.g. make bench BENCH_ARGS="--runs 7".
+HKBENCH ?= build/bench/hkbench
+
+bench: build
+	@$(HKBENCH) --instr --out bench/results $(BENCH_ARGS)
+
+bench-quick: build
+	@$(HKBENCH) --quick --out bench/results/quick $(BENCH_ARGS)
+
+bench-instr: build
+	@$(HKBENCH) --instr-only --out bench/results/instr $(BENCH_ARGS)
