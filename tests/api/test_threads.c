@@ -4,6 +4,9 @@
 //   - ping-pong: thread A allocates, thread B checks and frees, both ways;
 //   - producer/consumer through a bounded queue (P producers, C consumers);
 //   - realloc and usable_size of blocks that another thread allocated;
+//   - calloc of blocks that came back through remote frees is zero;
+//   - hk_stats / hk_stats_print / hk_collect called from a poller thread
+//     while the others allocate and free (races show under TSan);
 //   - after everything is freed, process live_blocks/live_bytes return to
 //     where they were (after hk_collect(true)).
 // Arguments: threads (producers = consumers = threads/2, at least 1 each),
@@ -125,6 +128,30 @@ static void *consumer(void *arg) {
     return NULL;
 }
 
+/* Polls statistics and collects while the others work. Racing snapshots
+ * need not be consistent, but each must be sane. */
+static _Atomic int stop_poller;
+static void *poller(void *arg) {
+    (void)arg;
+    long polls = 0, insane = 0;
+    FILE *devnull = fopen("/dev/null", "w");
+    while (!atomic_load(&stop_poller)) {
+        hk_stats_t s;
+        hk_stats(&s);
+        if (s.heaps < 1 || s.mapped_peak < s.mapped_bytes || s.committed_peak < s.committed_bytes) insane++;
+        if (polls % 8 == 0) hk_collect(polls % 16 == 0);
+        if (devnull && polls % 32 == 0) hk_stats_print(devnull, polls % 64 == 0);
+        /* and some allocation of its own */
+        void *p = hk_malloc(64 + (size_t)polls % 4000);
+        if (!p) insane++;
+        hk_free(p);
+        polls++;
+        usleep(200);
+    }
+    if (devnull) fclose(devnull);
+    return (void *)(intptr_t)(polls > 0 && insane == 0);
+}
+
 static void test_producer_consumer(int threads, unsigned long items) {
     int np = threads / 2 > 0 ? threads / 2 : 1, nc = threads - np > 0 ? threads - np : 1;
     items_per_producer = items;
@@ -136,7 +163,14 @@ static void test_producer_consumer(int threads, unsigned long items) {
     REQUIRE(t != NULL);
     for (int i = 0; i < np; i++) REQUIRE(pthread_create(&t[i], NULL, producer, (void *)(intptr_t)i) == 0);
     for (int i = 0; i < nc; i++) REQUIRE(pthread_create(&t[np + i], NULL, consumer, NULL) == 0);
+    pthread_t pt;
+    atomic_store(&stop_poller, 0);
+    REQUIRE(pthread_create(&pt, NULL, poller, NULL) == 0);
     for (int i = 0; i < np + nc; i++) pthread_join(t[i], NULL);
+    atomic_store(&stop_poller, 1);
+    void *poll_ok;
+    pthread_join(pt, &poll_ok);
+    CHECK((intptr_t)poll_ok == 1);
     CHECK(atomic_load(&bad_blocks) == 0);
     CHECK(atomic_load(&consumed) == (long)np * (long)items);
     free(t);
@@ -239,6 +273,43 @@ static void test_main_and_worker(void) {
     free(v);
 }
 
+/* ---- calloc of blocks that came back through remote frees ------------- */
+/* The main thread dirties blocks, a thread frees them (remote frees write
+ * list links into blocks), then the main thread callocs the same sizes. */
+static void *free_vec(void *arg) {
+    void **v = arg;
+    for (int i = 0; v[i]; i++) hk_free(v[i]);
+    return NULL;
+}
+static void test_calloc_after_remote_free(void) {
+    enum { N = 2000 };
+    static const size_t sizes[] = { 8, 16, 24, 48, 100, 256, 1000, 4096, 20000, 40000, 300000 };
+    void **v = calloc(N + 1, sizeof *v);
+    REQUIRE(v != NULL);
+    int bad = 0;
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t s = sizes[k];
+        int n = s > 32 * KiB ? 64 : N;
+        for (int i = 0; i < n; i++) {
+            v[i] = hk_malloc(s);
+            REQUIRE(v[i] != NULL);
+            memset(v[i], 0xEB, hk_usable_size(v[i]));
+        }
+        v[n] = NULL;
+        pthread_t t;
+        REQUIRE(pthread_create(&t, NULL, free_vec, v) == 0);
+        pthread_join(t, NULL);
+        for (int i = 0; i < n; i++) {
+            v[i] = hk_calloc(1, s);
+            REQUIRE(v[i] != NULL);
+            if (!hk_is_zero(v[i], s)) bad++;
+        }
+        for (int i = 0; i < n; i++) hk_free(v[i]);
+    }
+    CHECK(bad == 0);
+    free(v);
+}
+
 int main(int argc, char **argv) {
     int threads = (int)hk_arg(argc, argv, 1, 4);
     unsigned long items = hk_arg(argc, argv, 2, 20000);
@@ -247,6 +318,7 @@ int main(int argc, char **argv) {
     hk_stats_t s0 = hk_all_stats();
 
     test_main_and_worker();
+    test_calloc_after_remote_free();
     test_pingpong(40);
     test_producer_consumer(threads, items);
 

@@ -6,7 +6,8 @@
 // was usually allocated by another thread. Rounds of threads come and go:
 // blocks left in the slots outlive the threads that made them. Every block
 // carries its id and size in its first 16 bytes and the id's pattern over
-// the rest of its usable size. At the end all slots are freed and the
+// the rest of its usable size. Workers call hk_collect now and then (thread 0
+// with force) while the others run. At the end all slots are freed and the
 // process statistics must balance.
 // Arguments: threads (4), operations per thread per round (40000), rounds (3).
 #include "hk_test.h"
@@ -75,6 +76,8 @@ static void *worker(void *arg) {
     long a = 0, f = 0;
     for (unsigned long i = 0; i < ops_per_thread; i++) {
         uint64_t id = id_base | i;
+        /* collects race with the other threads' work: thread 0 forces */
+        if (i % 4096 == 4095) hk_collect(t->tid == 0 && i % 16384 == 16383);
         size_t size = pick_size(&rng);
         int how = (int)hk_rng_below(&rng, 8);
         how = how < 5 ? 0 : how - 4; /* mostly malloc */
