@@ -95,8 +95,8 @@ int main(int argc, char **argv) {
     static arena_t s;
     s.o = &o;
     s.destroy = !strcmp(o.mode, "destroy");
-    /* 12M nodes at scale 1; at least one round per thread. */
-    s.rounds_per_thread = wl_scaled(&o, 12e6 / NODES, 1) / (uint64_t)o.threads + 1;
+    /* 6M nodes at scale 1; at least one round per thread. */
+    s.rounds_per_thread = wl_scaled(&o, 6e6 / NODES, 1) / (uint64_t)o.threads + 1;
     wl_own_frees = 1; /* each thread frees only the blocks it allocated */
     wl_start();
     wl_run_threads(o.threads, worker, &s);

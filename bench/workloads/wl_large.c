@@ -1,6 +1,7 @@
 /* wl_large.c: large blocks, two modes.
  *   random: a live set of up to 8 blocks per thread of 64 KiB..64 MiB
- *           (log-uniform), replaced at random;
+ *           (log-uniform; one in four from posix_memalign, page-aligned),
+ *           replaced at random;
  *   cycle:  free and reallocate blocks of 2..8 MiB in a loop, the case
  *           where an allocator that returns large blocks to the OS at once
  *           (munmap, or madvise on a purge) faults every page back in on
@@ -50,12 +51,21 @@ static void *worker(wl_thread_arg_t *a) {
             int i = (int)wl_below(&r, LIVE);
             if (b[i].p) {
                 wl_check(b[i].p, b[i].n, b[i].id);
-                check += b[i].p[b[i].n / 2];
+                check += b[i].p[(b[i].n / 2) & ~(size_t)4095]; /* a touched byte */
                 wl_live(me, -(int64_t)b[i].n);
                 free(b[i].p);
             }
             size_t n = wl_logrange(&r, 64 << 10, 64 << 20);
-            b[i].p = wl_malloc(n);
+            if (k % 4 == 3) {
+                /* One in four page-aligned, as buffers for O_DIRECT or
+                 * mmap-like uses are. */
+                void *q = NULL;
+                if (posix_memalign(&q, 4096, n) != 0 || !q) wl_fail("posix_memalign(4096, %zu) failed", n);
+                if ((uintptr_t)q % 4096) wl_fail("posix_memalign returned %p, not 4096-aligned", q);
+                b[i].p = q;
+            } else {
+                b[i].p = wl_malloc(n);
+            }
             b[i].n = n;
             b[i].id = id;
             touch(b[i].p, n, id);

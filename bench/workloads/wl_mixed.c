@@ -2,6 +2,7 @@
  * live set that moves through phases: grow to 32 MiB, to 96 MiB, shrink to
  * 16 MiB, grow to 64 MiB, shrink to 8 MiB (at scale >= 1; smaller scales
  * shrink the targets too). Within a phase, blocks are replaced at random.
+ * A quarter of the blocks come from calloc (checked to read as zero).
  * Every block is written in full when allocated, as a real program would,
  * so page faults and reuse of already-touched memory count. The shrink
  * phases show which allocators give memory back and which keep it.
@@ -55,7 +56,16 @@ static void *worker(wl_thread_arg_t *a) {
                 if (!nb) wl_fail("realloc of the block table failed");
                 b = nb;
             }
-            void *p = wl_malloc(sz);
+            /* One block in four comes from calloc, and must read as zero
+             * (a sample of bytes is checked) before it is written. */
+            unsigned char *p;
+            if ((id & 3) == 3) {
+                p = calloc(1, sz);
+                if (!p) wl_fail("calloc(1, %zu) returned NULL", sz);
+                if (p[0] | p[sz / 2] | p[sz - 1]) wl_fail("calloc(1, %zu) memory is not zero", sz);
+            } else {
+                p = wl_malloc(sz);
+            }
             memset(p, (int)(id & 0xff), sz);
             wl_tag(p, sz, id);
             b[n++] = (blk_t){ p, sz, id++ };

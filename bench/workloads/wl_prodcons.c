@@ -96,8 +96,9 @@ int main(int argc, char **argv) {
     s.o = &o;
     s.pairs = o.threads / 2 > 0 ? o.threads / 2 : 1;
     s.items_per_pair = wl_scaled(&o, 3e6, 1000) / (uint64_t)s.pairs + 1;
-    s.ring = aligned_alloc(128, sizeof(ring_t) * (size_t)s.pairs);
-    if (!s.ring) wl_fail("out of memory for the rings");
+    void *rings = NULL;
+    if (posix_memalign(&rings, 128, sizeof(ring_t) * (size_t)s.pairs) != 0) wl_fail("out of memory for the rings");
+    s.ring = rings;
     memset(s.ring, 0, sizeof(ring_t) * (size_t)s.pairs);
     wl_start();
     wl_run_threads(2 * s.pairs, worker, &s);
