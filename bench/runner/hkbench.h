@@ -38,6 +38,8 @@ typedef struct hkb_workload {
     const char *program;      /* executable next to the runner */
     const char *args;         /* extra arguments (space-separated) */
     const char *only;         /* run only under this allocator, or NULL */
+    const char *twin;         /* the workload this one is compared with under
+                                 the same allocator (arena-destroy: arena-free) */
     const char *description;  /* one line for the report */
     int ok;                   /* program present */
     char reason[256];
@@ -92,6 +94,7 @@ typedef struct hkb_summary {
     double efficiency;        /* live_peak / peak RSS (median runs); NAN if unknown */
     double time_vs_glibc, rss_vs_glibc;   /* NAN when glibc has no result */
     double time_vs_best, rss_vs_best;     /* vs the best *other* allocator */
+    double time_vs_twin, rss_vs_twin;     /* vs the twin workload, same allocator */
     int best_time_a, best_rss_a;          /* which one that was; -1 if none */
     int median_run;           /* index in runs[] of the run with median time */
 } hkb_summary_t;

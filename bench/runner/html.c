@@ -60,7 +60,7 @@ typedef struct {
 
 static void hbar(FILE *f, const char *title, const bar_t *bars, int n, double ref, const char *ref_label) {
     const int W = 470, left = 78, right = 92, top = 22, bh = 16, gap = 6;
-    int H = top + n * (bh + gap) + 18;
+    int H = top + n * (bh + gap) + (isfinite(ref) && ref_label ? 30 : 18);
     double max = isfinite(ref) ? ref : 0;
     for (int i = 0; i < n; i++) {
         if (bars[i].failed) continue;
@@ -85,6 +85,18 @@ static void hbar(FILE *f, const char *title, const bar_t *bars, int n, double re
         fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#6b7280\">%s</text>\n", x,
                 top + n * (bh + gap) + 12, lab);
     }
+    /* The reference line first, so the bars and their labels sit on top;
+     * its label goes under the axis, clear of the title. */
+    if (isfinite(ref)) {
+        double x = left + ref / max * pw;
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#111\" stroke-dasharray=\"3 3\"/>", x,
+                top - 4, x, top + n * (bh + gap) + 2);
+        if (ref_label) {
+            fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"#111\" text-anchor=\"middle\">", x, top + n * (bh + gap) + 24);
+            esc(f, ref_label);
+            fprintf(f, "</text>");
+        }
+    }
     for (int i = 0; i < n; i++) {
         const bar_t *b = &bars[i];
         int y = top + i * (bh + gap);
@@ -106,19 +118,9 @@ static void hbar(FILE *f, const char *title, const bar_t *bars, int n, double re
                     x1, ym, x2, x1, ym - 4, ym + 4, x2, ym - 4, ym + 4);
         }
         double xt = left + (isfinite(b->hi) && b->hi > b->value ? b->hi / max * pw : w) + 4;
-        fprintf(f, "<text x=\"%.1f\" y=\"%d\">", xt, y + bh - 4);
+        fprintf(f, "<text class=\"v\" x=\"%.1f\" y=\"%d\">", xt, y + bh - 4);
         esc(f, b->note);
         fprintf(f, "</text>\n");
-    }
-    if (isfinite(ref)) {
-        double x = left + ref / max * pw;
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#111\" stroke-dasharray=\"3 3\"/>", x,
-                top - 6, x, top + n * (bh + gap));
-        if (ref_label) {
-            fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"#111\">", x + 3, top - 8 + 4);
-            esc(f, ref_label);
-            fprintf(f, "</text>");
-        }
     }
     fprintf(f, "</svg>\n");
 }
@@ -159,7 +161,11 @@ static void linechart(FILE *f, const char *title, const series_t *ser, int ns, c
     double sx = nice_step(xmax, 6);
     for (double t = 0; t <= xmax; t += sx) {
         double x = left + t / xmax * pw;
-        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#6b7280\">%.3g</text>", x, H - bottom + 14, t);
+        char lab[32];
+        if (t >= 1e6) snprintf(lab, sizeof lab, "%gM", t / 1e6);
+        else if (t >= 1e3) snprintf(lab, sizeof lab, "%gK", t / 1e3);
+        else snprintf(lab, sizeof lab, "%g", t);
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#6b7280\">%s</text>", x, H - bottom + 14, lab);
     }
     fprintf(f, "<text x=\"%.0f\" y=\"%d\" text-anchor=\"middle\" fill=\"#6b7280\">progress (workload steps: "
                "allocations and frees)</text>\n", left + pw / 2, H - 8);
@@ -167,7 +173,7 @@ static void linechart(FILE *f, const char *title, const series_t *ser, int ns, c
         double x = left + ph[i].step / xmax * pw;
         fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#9ca3af\" stroke-dasharray=\"2 3\"/>", x,
                 top, x, top + ph_);
-        fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"#374151\" font-size=\"10\">", x + 2, top + 10 + (i % 2) * 11);
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"#374151\" font-size=\"10\">", x + 2, top + 10 + (i % 3) * 11);
         esc(f, ph[i].name);
         fprintf(f, "</text>\n");
     }
@@ -211,12 +217,13 @@ int hkb_write_html(hkb_t *b, const char *path) {
                "body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#1f2937}\n"
                "h1{margin-bottom:.2em} h2{margin-top:2em;border-bottom:1px solid #e5e7eb} h3{margin-bottom:.2em}\n"
                "table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:.5em 0}\n"
-               "td,th{padding:2px 9px;text-align:right;border-bottom:1px solid #e5e7eb} td:first-child,th:first-child{text-align:left}\n"
+               "td,th{padding:2px 9px;text-align:right;border-bottom:1px solid #e5e7eb;white-space:nowrap} td:first-child,th:first-child{text-align:left}\n"
                "th{background:#f9fafb}\n"
                ".quick{background:#fef3c7;border:1px solid #d97706;padding:.6em 1em;font-weight:bold}\n"
                ".charts{display:flex;flex-wrap:wrap;gap:.5em 1.5em}\n"
                ".meta{color:#4b5563} .fail{color:#b91c1c} .desc{color:#4b5563;margin:0 0 .5em}\n"
                "svg text{font:11px system-ui,sans-serif}\n"
+               "svg text.v{stroke:#fff;stroke-width:3px;paint-order:stroke}\n"
                "code{background:#f3f4f6;padding:0 3px}\n"
                "</style>\n</head>\n<body>\n",
             quick ? " (quick)" : "");
@@ -423,6 +430,16 @@ int hkb_write_html(hkb_t *b, const char *path) {
                 fprintf(f, "<td%s>%d/%d</td></tr>\n", s->n_fail ? " class=\"fail\"" : "", s->n_ok, s->n_ok + s->n_fail);
             }
             fprintf(f, "</table>\n");
+            for (int a = 0; a < na; a++) {
+                hkb_summary_t *s = &b->sum[w * na + a];
+                if (!s->present || !isfinite(s->time_vs_twin)) continue;
+                char r1[32], r2[32];
+                fmt_num(s->time_vs_twin, r1, sizeof r1);
+                fmt_num(s->rss_vs_twin, r2, sizeof r2);
+                fprintf(f, "<p><b>Against <a href=\"#w-%s\">%s</a> under ", b->work[w].twin, b->work[w].twin);
+                esc(f, b->alloc[a].name);
+                fprintf(f, "</b>: time &times;%s, peak RSS &times;%s.</p>\n", r1, r2);
+            }
         }
     }
 

@@ -72,6 +72,14 @@ void hkb_print_table(hkb_t *b, FILE *f) {
                         s->n_fail ? "  (some runs failed)" : "");
             }
         }
+        for (int w = 0; w < b->nwork; w++)
+            for (int a = 0; a < na; a++) {
+                hkb_summary_t *s = &b->sum[w * na + a];
+                if (!s->present || !isfinite(s->time_vs_twin)) continue;
+                char r1[16], r2[16];
+                fprintf(f, "\n%s vs %s under %s: time %s, peak RSS %s", b->work[w].name, b->work[w].twin,
+                        b->alloc[a].name, ratio(s->time_vs_twin, r1, sizeof r1), ratio(s->rss_vs_twin, r2, sizeof r2));
+            }
         fprintf(f, "\ntime: wall seconds; +-%%: (max-min)/median; m: peak RSS; eff: live bytes / peak RSS;\n"
                    "t/glibc, m/glibc: ratio to glibc; t/best, m/best: ratio to the best other allocator\n"
                    "(below 1: better than all the others). Lower is better everywhere but eff.\n");
@@ -259,6 +267,7 @@ int hkb_write_json(hkb_t *b, const char *path) {
         jw_str(&w, "program", wk->program);
         jw_str(&w, "args", wk->args);
         jw_str(&w, "only", wk->only);
+        jw_str(&w, "twin", wk->twin);
         jw_str(&w, "description", wk->description);
         jw_str(&w, "status", wk->ok ? "ok" : "skipped");
         jw_str(&w, "reason", wk->reason);
@@ -337,6 +346,8 @@ int hkb_write_json(hkb_t *b, const char *path) {
         jw_str(&w, "best_other_time", alloc_name(b, s->best_time_a));
         jw_num(&w, "rss_vs_best_other", s->rss_vs_best);
         jw_str(&w, "best_other_rss", alloc_name(b, s->best_rss_a));
+        jw_num(&w, "time_vs_twin", s->time_vs_twin);
+        jw_num(&w, "rss_vs_twin", s->rss_vs_twin);
         jw_int(&w, "median_run", s->median_run);
         jw_close(&w, '}');
     }

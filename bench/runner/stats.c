@@ -73,6 +73,7 @@ void hkb_summarise(hkb_t *b) {
             s->median_run = -1;
             s->best_time_a = s->best_rss_a = -1;
             s->time_vs_glibc = s->rss_vs_glibc = s->time_vs_best = s->rss_vs_best = NAN;
+            s->time_vs_twin = s->rss_vs_twin = NAN;
             s->efficiency = s->live_peak = NAN;
             int n = 0;
             for (int i = 0; i < b->nrun; i++) {
@@ -134,6 +135,13 @@ void hkb_summarise(hkb_t *b) {
             }
             if (s->best_time_a >= 0) s->time_vs_best = s->wall.median / bt;
             if (s->best_rss_a >= 0) s->rss_vs_best = s->rss_kib.median / br;
+            /* A workload with a twin (the same work done another way) is
+             * compared with it under the same allocator. */
+            for (int t = 0; b->work[w].twin && t < nw; t++)
+                if (!strcmp(b->work[t].name, b->work[w].twin) && b->sum[t * na + a].n_ok) {
+                    s->time_vs_twin = s->wall.median / b->sum[t * na + a].wall.median;
+                    s->rss_vs_twin = s->rss_kib.median / b->sum[t * na + a].rss_kib.median;
+                }
         }
 
     /* Geometric means over the workloads each allocator completed. */
