@@ -31,22 +31,28 @@ static inline unsigned floor_log2(size_t n) {
 
 /* ---- Free lists ----------------------------------------------------------- */
 
-static void list_push(hk_heap_t *h, hk_page_t *pg, unsigned order, uint64_t when) {
+static void list_push(hk_chunk_t *c, hk_page_t *pg, unsigned order, uint64_t when) {
     pg->kind = HK_PAGE_FREE;
     pg->order = (uint8_t)order;
     pg->freed_at = when;
     pg->prev = NULL;
-    pg->next = h->free_blocks[order];
+    pg->next = c->h.free_blocks[order];
     if (pg->next) pg->next->prev = pg;
-    h->free_blocks[order] = pg;
+    c->h.free_blocks[order] = pg;
+    c->h.free_mask |= (uint16_t)(1u << order);
 }
 
-static void list_remove(hk_heap_t *h, hk_page_t *pg) {
+static void list_remove(hk_chunk_t *c, hk_page_t *pg) {
     if (pg->prev) pg->prev->next = pg->next;
-    else h->free_blocks[pg->order] = pg->next;
+    else c->h.free_blocks[pg->order] = pg->next;
     if (pg->next) pg->next->prev = pg->prev;
+    if (c->h.free_blocks[pg->order] == NULL) c->h.free_mask &= (uint16_t)~(1u << pg->order);
     pg->next = pg->prev = NULL;
     pg->kind = HK_PAGE_INNER;
+}
+
+static bool chunk_is_free(const hk_chunk_t *c) {
+    return c->h.free_mask == (1u << HK_MAX_ORDER);
 }
 
 /* ---- Chunks of a heap ------------------------------------------------------ */
@@ -54,40 +60,48 @@ static void list_remove(hk_heap_t *h, hk_page_t *pg) {
 void _hk_buddy_add_chunk(hk_heap_t *h, hk_chunk_t *c) {
     c->h.heap = h;
     atomic_store_explicit(&c->h.owner_tid, h->owner_tid, memory_order_relaxed);
-    c->h.prev = NULL;
-    c->h.next = h->chunks;
-    if (h->chunks) h->chunks->h.prev = c;
-    h->chunks = c;
+    /* Appended: the list runs from oldest to newest. */
+    c->h.next = NULL;
+    c->h.prev = h->chunks_last;
+    if (h->chunks_last) h->chunks_last->h.next = c;
+    else h->chunks = c;
+    h->chunks_last = c;
     h->nchunks++;
     h->committed_bytes += (size_t)c->h.committed_pages << HK_PAGE_SHIFT;
-    list_push(h, &c->pages[0], HK_MAX_ORDER, _hk_os_now_ms());
+    for (unsigned o = 0; o < HK_ORDERS; o++) c->h.free_blocks[o] = NULL;
+    c->h.free_mask = 0;
+    list_push(c, &c->pages[0], HK_MAX_ORDER, _hk_os_now_ms());
 }
 
-static void remove_chunk(hk_heap_t *h, hk_chunk_t *c) {
+/* Takes a fully free chunk off the heap and gives it to the chunk cache. */
+static void release_chunk(hk_heap_t *h, hk_chunk_t *c) {
+    hk_page_t *pg = &c->pages[0];
+    list_remove(c, pg);
+    pg->kind = HK_PAGE_FREE; /* the cached state: page 0 heads the chunk */
+    pg->order = HK_MAX_ORDER;
     if (c->h.prev) c->h.prev->h.next = c->h.next;
     else h->chunks = c->h.next;
     if (c->h.next) c->h.next->h.prev = c->h.prev;
+    else h->chunks_last = c->h.prev;
     c->h.next = c->h.prev = NULL;
     h->nchunks--;
     h->committed_bytes -= (size_t)c->h.committed_pages << HK_PAGE_SHIFT;
+    _hk_chunk_free(c);
 }
 
 void _hk_buddy_release_free_chunks(hk_heap_t *h, size_t keep) {
-    size_t n = 0;
-    for (hk_page_t *pg = h->free_blocks[HK_MAX_ORDER]; pg; pg = pg->next) n++;
-    while (n > keep) {
-        hk_page_t *pg = h->free_blocks[HK_MAX_ORDER];
-        list_remove(h, pg);
-        pg->kind = HK_PAGE_FREE; /* the cached state: page 0 heads the chunk */
-        pg->order = HK_MAX_ORDER;
-        hk_chunk_t *c = hk_chunk_of_page(pg);
-        remove_chunk(h, c);
-        _hk_chunk_free(c);
-        n--;
+    size_t kept = 0;
+    for (hk_chunk_t *c = h->chunks, *next; c; c = next) {
+        next = c->h.next;
+        if (!chunk_is_free(c)) continue;
+        if (kept < keep) kept++;
+        else release_chunk(h, c);
     }
 }
 
 void _hk_buddy_reset_chunk(hk_chunk_t *c) {
+    for (unsigned o = 0; o < HK_ORDERS; o++) c->h.free_blocks[o] = NULL;
+    c->h.free_mask = 0;
     for (size_t i = 0; i < HK_CHUNK_PAGES; i++) {
         hk_page_t *pg = &c->pages[i];
         pg->kind = HK_PAGE_INNER;
@@ -108,22 +122,21 @@ static void free_piece(hk_heap_t *h, hk_chunk_t *c, size_t i, unsigned order,
     while (order < HK_MAX_ORDER) {
         hk_page_t *buddy = &c->pages[i ^ ((size_t)1 << order)];
         if (buddy->kind != HK_PAGE_FREE || buddy->order != order) break;
-        list_remove(h, buddy);
+        list_remove(c, buddy);
         /* The merged block is stamped `now`: part of it was in use a moment
          * ago, so its pages are likely to be wanted again soon. */
         i &= ~((size_t)1 << order);
         order++;
     }
-    if (order == HK_MAX_ORDER && h->free_blocks[HK_MAX_ORDER] != NULL) {
-        /* A second fully free chunk: one spare is enough for a heap. */
-        hk_page_t *head = &c->pages[0];
-        head->kind = HK_PAGE_FREE;
-        head->order = HK_MAX_ORDER;
-        remove_chunk(h, c);
-        _hk_chunk_free(c);
-        return;
+    list_push(c, &c->pages[i], order, now);
+    if (order == HK_MAX_ORDER) {
+        /* The chunk is free again: one spare is enough for a heap. */
+        for (hk_chunk_t *o = h->chunks; o; o = o->h.next)
+            if (o != c && chunk_is_free(o)) {
+                release_chunk(h, c);
+                return;
+            }
     }
-    list_push(h, &c->pages[i], order, now);
 }
 
 /* Frees pages [start, end) of chunk c as maximal aligned pieces. */
@@ -192,31 +205,43 @@ hk_page_t *_hk_buddy_alloc(hk_heap_t *h, size_t npages, unsigned min_order,
     unsigned k = ceil_log2(npages);
     if (k < min_order) k = min_order;
     if (npages == 0 || k > HK_MAX_ORDER) return NULL;
-    unsigned j = k;
-    while (j <= HK_MAX_ORDER && h->free_blocks[j] == NULL) j++;
-    if (j > HK_MAX_ORDER) {
-        hk_chunk_t *c = _hk_chunk_alloc();
+    /* Best fit across chunks: the chunk whose smallest free block that fits
+     * is smallest; among equals the oldest. Large free blocks stay whole and
+     * young chunks stay empty, so they can be decommitted and given back. */
+    hk_chunk_t *c = NULL;
+    unsigned j = HK_ORDERS;
+    for (hk_chunk_t *t = h->chunks; t; t = t->h.next) {
+        unsigned fit = t->h.free_mask >> k;
+        if (fit == 0) continue;
+        unsigned o = k + (unsigned)__builtin_ctz(fit);
+        if (o < j) {
+            j = o;
+            c = t;
+            if (o == k) break;
+        }
+    }
+    if (c == NULL) {
+        c = _hk_chunk_alloc();
         if (c == NULL) return NULL;
         _hk_buddy_add_chunk(h, c);
         j = HK_MAX_ORDER;
     }
-    hk_page_t *pg = h->free_blocks[j];
+    hk_page_t *pg = c->h.free_blocks[j];
     uint64_t when = pg->freed_at;
-    list_remove(h, pg);
+    list_remove(c, pg);
     /* Split: the upper halves go back to the lists. */
     while (j > k) {
         j--;
-        list_push(h, pg + ((size_t)1 << j), j, when);
+        list_push(c, pg + ((size_t)1 << j), j, when);
     }
     /* Trim: the tail past npages goes back as maximal aligned pieces; their
      * buddies are all inside the block just taken, so none can merge. */
     size_t end = (size_t)1 << k;
     for (size_t i = npages; i < end;) {
         unsigned o = (unsigned)__builtin_ctzl(i);
-        list_push(h, pg + i, o, when);
+        list_push(c, pg + i, o, when);
         i += (size_t)1 << o;
     }
-    hk_chunk_t *c = hk_chunk_of_page(pg);
     size_t idx = (size_t)(pg - c->pages);
     pg->npages = (uint16_t)npages;
     *zeroed = mark_range(h, c, idx, idx, idx + npages);
@@ -241,7 +266,7 @@ bool _hk_buddy_grow(hk_heap_t *h, hk_page_t *head, size_t npages) {
     for (size_t t = old_end; t < new_end;) {
         hk_page_t *pg = &c->pages[t];
         size_t len = (size_t)1 << pg->order;
-        list_remove(h, pg);
+        list_remove(c, pg);
         t += len;
     }
     head->npages = (uint16_t)npages;
@@ -271,11 +296,13 @@ static void decommit_block(hk_heap_t *h, hk_chunk_t *c, size_t i, unsigned order
 
 void _hk_buddy_purge(hk_heap_t *h, uint64_t now, bool force) {
     uint64_t delay = (uint64_t)_hk_options.decommit_delay_ms;
-    for (unsigned o = force ? 0 : PURGE_MIN_ORDER; o <= HK_MAX_ORDER; o++) {
-        for (hk_page_t *pg = h->free_blocks[o]; pg; pg = pg->next) {
-            if (!force && now - pg->freed_at < delay) continue;
-            hk_chunk_t *c = hk_chunk_of_page(pg);
-            decommit_block(h, c, (size_t)(pg - c->pages), o);
+    for (hk_chunk_t *c = h->chunks; c; c = c->h.next) {
+        if (c->h.committed_pages == c->h.used_pages) continue; /* nothing free is committed */
+        for (unsigned o = force ? 0 : PURGE_MIN_ORDER; o <= HK_MAX_ORDER; o++) {
+            for (hk_page_t *pg = c->h.free_blocks[o]; pg; pg = pg->next) {
+                if (!force && now - pg->freed_at < delay) continue;
+                decommit_block(h, c, (size_t)(pg - c->pages), o);
+            }
         }
     }
 }

@@ -49,6 +49,7 @@ static hk_lock_t orphan_lock;
 static hk_heap_t *orphan_heap;
 
 static void thread_exit(void *arg);
+static void retire_empty_slabs(hk_heap_t *h, bool force);
 
 /* ---- Start-up ------------------------------------------------------------------- */
 
@@ -173,6 +174,7 @@ static void set_owner(hk_heap_t *h, uintptr_t tid) {
  * nothing pending, free memory given back. */
 static void heap_quiesce(hk_heap_t *h, bool force) {
     _hk_heap_drain_remote(h);
+    retire_empty_slabs(h, false);
     for (unsigned cls = 0; cls < _hk_class_count; cls++) {
         hk_page_t *pg = h->current[cls];
         if (pg == &_hk_page_empty) continue;
@@ -485,14 +487,22 @@ void *_hk_malloc_miss(size_t size, hk_heap_t *h) { return _hk_heap_alloc(h, size
 
 /* ---- Collect -------------------------------------------------------------------------- */
 
+/* Retires the empty spare slabs of every class (and with force the empty
+ * current ones). */
+static void retire_empty_slabs(hk_heap_t *h, bool force) {
+    for (unsigned cls = 0; cls < _hk_class_count; cls++) {
+        for (hk_page_t *pg = h->partial[cls].first, *next; pg; pg = next) {
+            next = pg->next;
+            if (pg->used == 0) _hk_slab_retire(h, pg);
+        }
+        hk_page_t *pg = h->current[cls];
+        if (force && pg != &_hk_page_empty && pg->used == 0) _hk_slab_retire(h, pg);
+    }
+}
+
 void _hk_heap_collect(hk_heap_t *h, bool force) {
     _hk_heap_drain_remote(h);
-    if (force) {
-        for (unsigned cls = 0; cls < _hk_class_count; cls++) {
-            hk_page_t *pg = h->current[cls];
-            if (pg != &_hk_page_empty && pg->used == 0) _hk_slab_retire(h, pg);
-        }
-    }
+    retire_empty_slabs(h, force);
     _hk_buddy_purge(h, _hk_os_now_ms(), force);
     _hk_buddy_release_free_chunks(h, force ? 0 : 1);
     _hk_heap_publish(h);
@@ -550,6 +560,8 @@ void hk_heap_destroy(hk_heap_t *h) {
         _hk_buddy_reset_chunk(c);
         _hk_chunk_free(c);
     }
+    h->chunks_last = NULL;
+    h->nchunks = 0;
     while (h->huge) {
         hk_chunk_t *c = h->huge;
         huge_unlink(h, c);

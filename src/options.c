@@ -11,14 +11,14 @@
 #include "internal/internal.h"
 
 hk_options_t _hk_options = {
-    .decommit_delay_ms = 250, .chunk_cache = 16, .huge_cache_mb = 256,
+    .decommit_delay_ms = 250, .chunk_cache = 16, .huge_cache_mb = 32,
 };
 
 #define OPTIONS(X)                                                                          \
     X(decommit_delay_ms, "DECOMMIT_DELAY_MS", 250,                                          \
       "free memory stays committed this many ms before it is given back to the OS")         \
     X(chunk_cache, "CHUNK_CACHE", 16, "free 4 MiB chunks kept reserved for reuse")         \
-    X(huge_cache_mb, "HUGE_CACHE_MB", 256, "MiB of freed huge blocks kept for reuse")      \
+    X(huge_cache_mb, "HUGE_CACHE_MB", 32, "MiB of freed huge blocks kept for reuse")      \
     X(show_stats, "SHOW_STATS", 0, "print statistics to stderr at exit (1)")               \
     X(verbose, "VERBOSE", 0, "explain errors and warn about odd settings (1)")
 

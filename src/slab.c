@@ -9,7 +9,9 @@
  * A slab's life: new (from the buddy) -> current (malloc pops from it) ->
  * full (every block handed out; on no list, so the fast path never looks at
  * it) -> partial (a free made room; queued) -> current again, or empty
- * (retired to the buddy at once unless it is current).
+ * (retired to the buddy at once, unless it is current or the only slab
+ * queued for its class: one spare per class avoids carving a new slab
+ * right after retiring one).
  * Invariant: a slab is current for its class, or queued on the partial
  * queue with free blocks, or full and on no list.
  * Blocks are carved a page worth at a time ("initialized"), so a fresh slab
@@ -93,7 +95,13 @@ void _hk_slab_after_free_fast(hk_page_t *pg) {
 
 void _hk_slab_after_free(hk_heap_t *h, hk_page_t *pg) {
     if (h->current[pg->size_class] == pg) return; /* current slabs stay put */
-    if (pg->used == 0) {
+    hk_page_queue_t *q = &h->partial[pg->size_class];
+    /* An empty slab goes back to the buddy, unless it is the only slab its
+     * class could use next: retiring it then means carving a new one
+     * moments later (a thread draining frees from a consumer empties and
+     * refills slabs all the time). Collect retires such spares. */
+    bool alone = q->first == NULL || (q->first == pg && pg->next == NULL);
+    if (pg->used == 0 && !alone) {
         _hk_slab_retire(h, pg);
         return;
     } else if (!pg->queued) {

@@ -134,6 +134,10 @@ typedef struct hk_chunk_head_s {
     uint8_t linked;
     /* normal: neighbours on the heap's chunk list, or the global cache's. */
     struct hk_chunk_s *next, *prev;
+    /* normal: the chunk's free buddy blocks, one LIFO list per order, and
+     * a mask with bit k set exactly when list k is not empty. */
+    struct hk_page_s *free_blocks[HK_ORDERS];
+    uint16_t free_mask;
     /* normal: pages in allocated blocks; 0 means one free order-10 block. */
     uint32_t used_pages;
     /* normal: pages whose descriptor says committed. */
@@ -196,10 +200,10 @@ typedef struct hk_heap_s {
     _Atomic(hk_block_t *) remote;
     /* Slabs with free blocks that are not current, per class. */
     hk_page_queue_t partial[HK_CLASSES];
-    /* Free buddy blocks of all the heap's chunks, per order (LIFO). */
-    hk_page_t *free_blocks[HK_ORDERS];
-    /* The heap's chunks (normal chunks only). */
-    hk_chunk_t *chunks;
+    /* The heap's chunks (normal chunks only), oldest first: the buddy
+     * allocates best-fit across them, so older, fuller chunks fill up and
+     * newer ones can empty and go back. */
+    hk_chunk_t *chunks, *chunks_last;
     size_t nchunks;
     size_t committed_bytes;     /* sum over chunks of committed pages */
     /* Blocks of each class handed out, ever: the one counter of the fast

@@ -7,11 +7,17 @@
 static int check_heap(hk_heap_t *h, size_t *free_pages_out) {
     int bad = 0;
     size_t free_heads = 0, listed = 0, free_pages = 0;
-    for (unsigned o = 0; o <= HK_MAX_ORDER; o++)
-        for (hk_page_t *pg = h->free_blocks[o]; pg; pg = pg->next) {
-            listed++;
-            if (pg->kind != HK_PAGE_FREE || pg->order != o) bad++;
+    for (hk_chunk_t *c = h->chunks; c; c = c->h.next) {
+        for (unsigned o = 0; o <= HK_MAX_ORDER; o++) {
+            /* the mask says exactly which lists are non-empty */
+            if (((c->h.free_mask >> o) & 1) != (c->h.free_blocks[o] != NULL)) bad++;
+            for (hk_page_t *pg = c->h.free_blocks[o]; pg; pg = pg->next) {
+                listed++;
+                if (pg->kind != HK_PAGE_FREE || pg->order != o) bad++;
+                if (hk_chunk_of_page(pg) != c) bad++; /* on its own chunk's list */
+            }
         }
+    }
     for (hk_chunk_t *c = h->chunks; c; c = c->h.next) {
         size_t used = 0, committed = 0;
         for (size_t i = 0; i < HK_CHUNK_PAGES; i++) committed += c->pages[i].committed;
@@ -99,9 +105,8 @@ static void test_random(long ops) {
     size_t free_pages;
     CHECK(check_heap(h, &free_pages) == 0);
     CHECK(h->nchunks == 1);
-    CHECK(h->free_blocks[HK_MAX_ORDER] != NULL);
+    CHECK(h->chunks->h.free_mask == 1u << HK_MAX_ORDER);
     CHECK(free_pages == HK_CHUNK_PAGES);
-    for (unsigned o = 0; o < HK_MAX_ORDER; o++) CHECK(h->free_blocks[o] == NULL);
     hk_heap_destroy(h);
 }
 
