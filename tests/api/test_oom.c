@@ -16,6 +16,9 @@ typedef struct { void *p; size_t n; uint64_t id; } blk_t;
 enum { MAXB = 100000 };
 static blk_t blocks[MAXB]; /* static: no allocation needed in the child */
 static int nblocks;
+static void *grow_blocks[2];   /* the blocks REALLOC_GROW grows: medium, huge */
+static size_t grow_sizes[2];
+static int realloc_failures;
 
 static void keep(void *p, size_t n) {
     REQUIRE(nblocks < MAXB);
@@ -66,19 +69,27 @@ static int exhaust(enum how how, size_t size, int limit) {
             break;
         }
         case REALLOC_GROW: {
-            /* grow an existing block until it cannot grow any more */
-            static void *r;
-            static size_t rsz;
-            if (!r) { r = hk_malloc(size); rsz = size; if (r) hk_pat_fill(r, 1, rsz); }
-            if (!r) { p = NULL; break; }
-            void *q = hk_realloc(r, rsz * 2);
-            if (q) { r = q; hk_pat_fill(r, 1, rsz * 2); rsz *= 2; p = q; continue; }
-            /* failed: the old block must be intact */
+            /* grow the medium or the huge block until it cannot grow */
+            int g = size > 2 * MiB;
+            void *grow_block = grow_blocks[g];
+            size_t grow_size = grow_sizes[g];
+            if (!grow_block) { p = NULL; break; }
+            void *q = hk_realloc(grow_block, grow_size * 2);
+            if (q) {
+                if (!hk_pat_ok(q, 1, grow_size)) CHECK(0);
+                grow_blocks[g] = q;
+                hk_pat_fill(q, 1, grow_size * 2);
+                grow_sizes[g] *= 2;
+                got++;
+                continue;
+            }
+            /* failed: the old block must be intact and still usable */
             int e = errno;
-            CHECK(hk_pat_ok(r, 1, rsz));
-            CHECK(hk_usable_size(r) >= rsz);
-            keep(r, rsz);
-            r = NULL;
+            CHECK(hk_pat_ok(grow_block, 1, grow_size));
+            CHECK(hk_usable_size(grow_block) >= grow_size);
+            realloc_failures++;
+            keep(grow_block, grow_size);
+            grow_blocks[g] = NULL;
             errno = e;
             p = NULL;
             break;
@@ -114,6 +125,14 @@ static void child(void *arg) {
     REQUIRE(vm > 0);
     rl.rlim_cur = rl.rlim_max = vm + 96 * MiB;
     REQUIRE(setrlimit(RLIMIT_AS, &rl) == 0);
+    /* the blocks the realloc steps grow, taken while there is room */
+    grow_sizes[0] = 256 * KiB;
+    grow_sizes[1] = 3 * MiB;
+    for (int g = 0; g < 2; g++) {
+        grow_blocks[g] = hk_malloc(grow_sizes[g]);
+        REQUIRE(grow_blocks[g] != NULL);
+        hk_pat_fill(grow_blocks[g], 1, grow_sizes[g]);
+    }
 
     static const struct { enum how how; size_t size; } plan[] = {
         { MALLOC, 8 * MiB },        /* huge */
@@ -121,7 +140,8 @@ static void child(void *arg) {
         { CALLOC, 256 * KiB },
         { ALIGNED, 40 * KiB },
         { POSIX, 3 * MiB },
-        { REALLOC_GROW, 1 * MiB },
+        { REALLOC_GROW, 256 * KiB },
+        { REALLOC_GROW, 3 * MiB },
         { MALLOC, 20 * KiB },       /* small: slabs */
         { MALLOC, 200 },
     };
@@ -142,6 +162,7 @@ static void child(void *arg) {
         exhaust(MALLOC, 4 * MiB, 1000000);
     }
     CHECK(check_all() == 0);
+    CHECK(realloc_failures == 2); /* the failed-realloc paths were taken */
     /* free everything: allocation of every kind works again */
     for (int i = 0; i < nblocks; i++) { hk_free(blocks[i].p); blocks[i].p = NULL; }
     hk_collect(true);
