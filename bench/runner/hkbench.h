@@ -93,6 +93,7 @@ typedef struct hkb_summary {
     double live_peak;         /* median of what the workload reported */
     double efficiency;        /* live_peak / peak RSS (median runs); NAN if unknown */
     double time_vs_glibc, rss_vs_glibc;   /* NAN when glibc has no result */
+    double cpu_vs_glibc;                  /* CPU time: steadier than wall time on a busy machine */
     double time_vs_best, rss_vs_best;     /* vs the best *other* allocator */
     double time_vs_twin, rss_vs_twin;     /* vs the twin workload, same allocator */
     int best_time_a, best_rss_a;          /* which one that was; -1 if none */
@@ -102,7 +103,7 @@ typedef struct hkb_summary {
 typedef struct hkb_geomean {
     int a;
     int n_glibc, n_best;      /* workloads that entered each mean */
-    double time_vs_glibc, rss_vs_glibc;
+    double time_vs_glibc, rss_vs_glibc, cpu_vs_glibc;
     double time_vs_best, rss_vs_best;
 } hkb_geomean_t;
 

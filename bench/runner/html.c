@@ -281,13 +281,15 @@ int hkb_write_html(hkb_t *b, const char *path) {
             fprintf(f, "</td>");
             cell_ratio(f, g->time_vs_glibc);
             cell_ratio(f, g->rss_vs_glibc);
+            cell_ratio(f, g->cpu_vs_glibc);
             fprintf(f, "<td>%d</td>", g->n_glibc);
             cell_ratio(f, g->time_vs_best);
             cell_ratio(f, g->rss_vs_best);
             fprintf(f, "<td>%d</td></tr>\n", g->n_best);
         }
         fprintf(f, "</table>\n<p class=\"meta\">\"Best other\": for each workload, the fastest (or smallest) of the "
-                   "<em>other</em> allocators; below 1 means better than all of them.</p>\n");
+                   "<em>other</em> allocators; below 1 means better than all of them. CPU time (user + "
+                   "system, all threads) is steadier than wall time when the machine is busy.</p>\n");
     }
 
     /* Instruction counts. */

@@ -84,15 +84,15 @@ void hkb_print_table(hkb_t *b, FILE *f) {
                    "t/glibc, m/glibc: ratio to glibc; t/best, m/best: ratio to the best other allocator\n"
                    "(below 1: better than all the others). Lower is better everywhere but eff.\n");
         fprintf(f, "\ngeometric mean over workloads (lower is better)\n");
-        fprintf(f, "%-9s %9s %9s %10s %9s %9s %10s\n", "allocator", "t/glibc", "m/glibc", "workloads", "t/best",
-                "m/best", "workloads");
+        fprintf(f, "%-9s %9s %9s %9s %10s %9s %9s %10s\n", "allocator", "t/glibc", "m/glibc", "cpu/glibc",
+                "workloads", "t/best", "m/best", "workloads");
         for (int a = 0; a < na; a++) {
             if (!b->alloc[a].ok) continue;
             hkb_geomean_t *g = &b->geo[a];
-            char r1[16], r2[16], r3[16], r4[16];
-            fprintf(f, "%-9s %9s %9s %10d %9s %9s %10d\n", b->alloc[a].name, ratio(g->time_vs_glibc, r1, sizeof r1),
-                    ratio(g->rss_vs_glibc, r2, sizeof r2), g->n_glibc, ratio(g->time_vs_best, r3, sizeof r3),
-                    ratio(g->rss_vs_best, r4, sizeof r4), g->n_best);
+            char r1[16], r2[16], r3[16], r4[16], r5[16];
+            fprintf(f, "%-9s %9s %9s %9s %10d %9s %9s %10d\n", b->alloc[a].name, ratio(g->time_vs_glibc, r1, sizeof r1),
+                    ratio(g->rss_vs_glibc, r2, sizeof r2), ratio(g->cpu_vs_glibc, r5, sizeof r5), g->n_glibc,
+                    ratio(g->time_vs_best, r3, sizeof r3), ratio(g->rss_vs_best, r4, sizeof r4), g->n_best);
         }
     }
     if (b->do_instr) {
@@ -342,6 +342,7 @@ int hkb_write_json(hkb_t *b, const char *path) {
         jw_num(&w, "efficiency", s->efficiency);
         jw_num(&w, "time_vs_glibc", s->time_vs_glibc);
         jw_num(&w, "rss_vs_glibc", s->rss_vs_glibc);
+        jw_num(&w, "cpu_vs_glibc", s->cpu_vs_glibc);
         jw_num(&w, "time_vs_best_other", s->time_vs_best);
         jw_str(&w, "best_other_time", alloc_name(b, s->best_time_a));
         jw_num(&w, "rss_vs_best_other", s->rss_vs_best);
@@ -361,6 +362,7 @@ int hkb_write_json(hkb_t *b, const char *path) {
         jw_str(&w, "allocator", b->alloc[a].name);
         jw_num(&w, "time_vs_glibc", g->time_vs_glibc);
         jw_num(&w, "rss_vs_glibc", g->rss_vs_glibc);
+        jw_num(&w, "cpu_vs_glibc", g->cpu_vs_glibc);
         jw_int(&w, "workloads_vs_glibc", g->n_glibc);
         jw_num(&w, "time_vs_best_other", g->time_vs_best);
         jw_num(&w, "rss_vs_best_other", g->rss_vs_best);

@@ -73,7 +73,7 @@ void hkb_summarise(hkb_t *b) {
             s->median_run = -1;
             s->best_time_a = s->best_rss_a = -1;
             s->time_vs_glibc = s->rss_vs_glibc = s->time_vs_best = s->rss_vs_best = NAN;
-            s->time_vs_twin = s->rss_vs_twin = NAN;
+            s->time_vs_twin = s->rss_vs_twin = s->cpu_vs_glibc = NAN;
             s->efficiency = s->live_peak = NAN;
             int n = 0;
             for (int i = 0; i < b->nrun; i++) {
@@ -125,6 +125,7 @@ void hkb_summarise(hkb_t *b) {
             if (g >= 0 && b->sum[w * na + g].n_ok) {
                 s->time_vs_glibc = s->wall.median / b->sum[w * na + g].wall.median;
                 s->rss_vs_glibc = s->rss_kib.median / b->sum[w * na + g].rss_kib.median;
+                s->cpu_vs_glibc = s->cpu.median / b->sum[w * na + g].cpu.median;
             }
             double bt = INFINITY, br = INFINITY;
             for (int o = 0; o < na; o++) {
@@ -145,12 +146,12 @@ void hkb_summarise(hkb_t *b) {
         }
 
     /* Geometric means over the workloads each allocator completed. */
-    double *t = malloc(sizeof(double) * (size_t)nw * 4);
+    double *t = malloc(sizeof(double) * (size_t)nw * 5);
     if (!t) {
         free(wall);
         return;
     }
-    double *r = t + nw, *tb = r + nw, *rb = tb + nw;
+    double *r = t + nw, *tb = r + nw, *rb = tb + nw, *c = rb + nw;
     for (int a = 0; a < na; a++) {
         int k = 0, kb = 0;
         for (int w = 0; w < nw; w++) {
@@ -158,6 +159,7 @@ void hkb_summarise(hkb_t *b) {
             if (isfinite(s->time_vs_glibc) && isfinite(s->rss_vs_glibc)) {
                 t[k] = s->time_vs_glibc;
                 r[k] = s->rss_vs_glibc;
+                c[k] = s->cpu_vs_glibc;
                 k++;
             }
             if (isfinite(s->time_vs_best) && isfinite(s->rss_vs_best)) {
@@ -172,6 +174,7 @@ void hkb_summarise(hkb_t *b) {
         gm->n_best = kb;
         gm->time_vs_glibc = hkb_geomean_of(t, k);
         gm->rss_vs_glibc = hkb_geomean_of(r, k);
+        gm->cpu_vs_glibc = hkb_geomean_of(c, k);
         gm->time_vs_best = hkb_geomean_of(tb, kb);
         gm->rss_vs_best = hkb_geomean_of(rb, kb);
     }
