@@ -119,16 +119,19 @@ void _hk_buddy_reset_chunk(hk_chunk_t *c) {
 /* Frees the aligned piece of 2^order pages at index i, merging upward. */
 static void free_piece(hk_heap_t *h, hk_chunk_t *c, size_t i, unsigned order,
                        uint64_t now) {
+    uint64_t since = now;
     while (order < HK_MAX_ORDER) {
         hk_page_t *buddy = &c->pages[i ^ ((size_t)1 << order)];
         if (buddy->kind != HK_PAGE_FREE || buddy->order != order) break;
         list_remove(c, buddy);
-        /* The merged block is stamped `now`: part of it was in use a moment
-         * ago, so its pages are likely to be wanted again soon. */
+        /* The merged block keeps the older stamp: it holds memory free since
+         * then. Stamping it `now` would let a busy chunk, whose blocks merge
+         * all the time, keep its free memory committed for ever. */
+        if (buddy->freed_at < since) since = buddy->freed_at;
         i &= ~((size_t)1 << order);
         order++;
     }
-    list_push(c, &c->pages[i], order, now);
+    list_push(c, &c->pages[i], order, since);
     if (order == HK_MAX_ORDER) {
         /* The chunk is free again: one spare is enough for a heap. */
         for (hk_chunk_t *o = h->chunks; o; o = o->h.next)
@@ -278,31 +281,49 @@ bool _hk_buddy_grow(hk_heap_t *h, hk_page_t *head, size_t npages) {
 
 /* ---- Decommit ------------------------------------------------------------------ */
 
-/* Decommits the free block headed at index i of order `order`. */
-static void decommit_block(hk_heap_t *h, hk_chunk_t *c, size_t i, unsigned order) {
-    size_t n = (size_t)1 << order, committed = 0;
-    for (size_t p = i; p < i + n; p++) committed += c->pages[p].committed;
+/* Decommits pages [start, end) of chunk c, all free; returns nothing, the
+ * flags and counts follow what the OS did. */
+static void decommit_run(hk_heap_t *h, hk_chunk_t *c, size_t start, size_t end) {
+    size_t committed = 0;
+    for (size_t p = start; p < end; p++) committed += c->pages[p].committed;
     if (committed == 0) return;
-    if (_hk_os_decommit(hk_chunk_data(c) + (i << HK_PAGE_SHIFT), n << HK_PAGE_SHIFT) != 0)
+    if (_hk_os_decommit(hk_chunk_data(c) + (start << HK_PAGE_SHIFT),
+                        (end - start) << HK_PAGE_SHIFT) != 0)
         return; /* still committed: the flags stay true */
-    for (size_t p = i; p < i + n; p++) c->pages[p].committed = 0;
+    for (size_t p = start; p < end; p++) c->pages[p].committed = 0;
     c->h.committed_pages -= (uint32_t)committed;
     h->committed_bytes -= committed << HK_PAGE_SHIFT;
 }
 
-/* Free blocks smaller than this are decommitted only when forced: their
- * madvise would cost more than the memory they hold. */
-#define PURGE_MIN_ORDER 4 /* 64 KiB */
+/* Runs of free pages shorter than this are decommitted only when forced:
+ * their madvise would cost more than the memory they hold. */
+#define PURGE_MIN_PAGES 4 /* 16 KiB */
 
+/* Walks each chunk's blocks in address order and decommits every run of
+ * adjacent free blocks that have all waited for the delay, with one
+ * madvise per run. Adjacent free blocks that are not buddies (the pieces
+ * exact allocation leaves) cannot merge, but they can be purged together,
+ * so small pieces do not hold RSS for ever. */
 void _hk_buddy_purge(hk_heap_t *h, uint64_t now, bool force) {
     uint64_t delay = (uint64_t)_hk_options.decommit_delay_ms;
+    size_t min_pages = force ? 1 : PURGE_MIN_PAGES;
     for (hk_chunk_t *c = h->chunks; c; c = c->h.next) {
         if (c->h.committed_pages == c->h.used_pages) continue; /* nothing free is committed */
-        for (unsigned o = force ? 0 : PURGE_MIN_ORDER; o <= HK_MAX_ORDER; o++) {
-            for (hk_page_t *pg = c->h.free_blocks[o]; pg; pg = pg->next) {
-                if (!force && now - pg->freed_at < delay) continue;
-                decommit_block(h, c, (size_t)(pg - c->pages), o);
+        size_t run = 0; /* start of the current run of due free blocks */
+        bool in_run = false;
+        for (size_t i = 0; i <= HK_CHUNK_PAGES;) {
+            hk_page_t *pg = i < HK_CHUNK_PAGES ? &c->pages[i] : NULL;
+            bool due = pg && pg->kind == HK_PAGE_FREE && (force || now - pg->freed_at >= delay);
+            if (due && !in_run) {
+                run = i;
+                in_run = true;
+            } else if (!due && in_run) {
+                if (i - run >= min_pages) decommit_run(h, c, run, i);
+                in_run = false;
             }
+            if (pg == NULL) break;
+            i += pg->kind == HK_PAGE_FREE ? (size_t)1 << pg->order
+                 : pg->kind == HK_PAGE_INNER ? 1 : pg->npages;
         }
     }
 }

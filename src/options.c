@@ -11,11 +11,11 @@
 #include "internal/internal.h"
 
 hk_options_t _hk_options = {
-    .decommit_delay_ms = 250, .chunk_cache = 16, .huge_cache_mb = 32,
+    .decommit_delay_ms = 100, .chunk_cache = 16, .huge_cache_mb = 32,
 };
 
 #define OPTIONS(X)                                                                          \
-    X(decommit_delay_ms, "DECOMMIT_DELAY_MS", 250,                                          \
+    X(decommit_delay_ms, "DECOMMIT_DELAY_MS", 100,                                          \
       "free memory stays committed this many ms before it is given back to the OS")         \
     X(chunk_cache, "CHUNK_CACHE", 16, "free 4 MiB chunks kept reserved for reuse")         \
     X(huge_cache_mb, "HUGE_CACHE_MB", 32, "MiB of freed huge blocks kept for reuse")      \
