@@ -59,7 +59,7 @@ typedef struct {
 } bar_t;
 
 static void hbar(FILE *f, const char *title, const bar_t *bars, int n, double ref, const char *ref_label) {
-    const int W = 470, left = 78, right = 92, top = 22, bh = 16, gap = 6;
+    const int W = 440, left = 78, right = 92, top = 22, bh = 16, gap = 6;
     int H = top + n * (bh + gap) + (isfinite(ref) && ref_label ? 30 : 18);
     double max = isfinite(ref) ? ref : 0;
     for (int i = 0; i < n; i++) {
@@ -79,7 +79,9 @@ static void hbar(FILE *f, const char *title, const bar_t *bars, int n, double re
     for (double t = 0; t <= max; t += step) {
         double x = left + t / max * pw;
         char lab[32];
-        fmt_num(t, lab, sizeof lab);
+        /* As many decimals as the step needs: 0, 0.5, 1 or 0, 20, 40. */
+        int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
+        snprintf(lab, sizeof lab, "%.*f", dec, t);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e5e7eb\"/>", x, top - 4, x,
                 top + n * (bh + gap));
         fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#6b7280\">%s</text>\n", x,
@@ -136,7 +138,7 @@ typedef struct {
 } series_t;
 
 static void linechart(FILE *f, const char *title, const series_t *ser, int ns, const hkb_phase_t *ph, int nph) {
-    const int W = 940, H = 360, left = 70, right = 150, top = 28, bottom = 42;
+    const int W = 900, H = 360, left = 70, right = 140, top = 28, bottom = 42;
     double xmax = 1, ymax = 1;
     for (int i = 0; i < ns; i++)
         for (int k = 0; k < ser[i].n; k++) {
@@ -173,7 +175,10 @@ static void linechart(FILE *f, const char *title, const series_t *ser, int ns, c
         double x = left + ph[i].step / xmax * pw;
         fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#9ca3af\" stroke-dasharray=\"2 3\"/>", x,
                 top, x, top + ph_);
-        fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"#374151\" font-size=\"10\">", x + 2, top + 10 + (i % 3) * 11);
+        /* Near the right edge the label goes left of its line, clear of the legend. */
+        int near_end = x > left + pw - 40;
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"#374151\" font-size=\"10\"%s>", near_end ? x - 2 : x + 2,
+                top + 10 + (i % 3) * 11, near_end ? " text-anchor=\"end\"" : "");
         esc(f, ph[i].name);
         fprintf(f, "</text>\n");
     }
@@ -234,9 +239,12 @@ int hkb_write_html(hkb_t *b, const char *path) {
                 b->scale);
     fprintf(f, "<p class=\"meta\">%s &middot; ", b->started);
     esc(f, b->host);
-    fprintf(f, "<br>mode %s &middot; scale %g &middot; %d runs per workload and allocator (medians shown, whiskers "
-               "min..max) &middot; %d threads &middot; total %.0f s</p>\n",
-            b->mode, b->scale, b->runs, b->threads, b->total_wall_s);
+    if (b->instr_only)
+        fprintf(f, "<br>instruction counts only &middot; total %.0f s</p>\n", b->total_wall_s);
+    else
+        fprintf(f, "<br>mode %s &middot; scale %g &middot; %d runs per workload and allocator (medians shown, whiskers "
+                   "min..max) &middot; %d threads &middot; total %.0f s</p>\n",
+                b->mode, b->scale, b->runs, b->threads, b->total_wall_s);
 
     fprintf(f, "<h2>Allocators</h2>\n<table><tr><th>allocator</th><th style=\"text-align:left\">library</th></tr>\n");
     for (int a = 0; a < na; a++) {
@@ -271,8 +279,10 @@ int hkb_write_html(hkb_t *b, const char *path) {
             }
             hbar(f, k ? "peak RSS vs glibc (geometric mean)" : "time vs glibc (geometric mean)", bars, n, 1.0, "glibc");
         }
-        fprintf(f, "</div>\n<table><tr><th>allocator</th><th>time / glibc</th><th>peak RSS / glibc</th><th>workloads</th>"
-                   "<th>time / best other</th><th>peak RSS / best other</th><th>workloads</th></tr>\n");
+        fprintf(f, "</div>\n<table><tr><th></th><th colspan=\"4\" style=\"text-align:center\">ratio to glibc</th>"
+                   "<th colspan=\"3\" style=\"text-align:center\">ratio to the best other</th></tr>\n"
+                   "<tr><th>allocator</th><th>time</th><th>peak RSS</th><th>CPU time</th><th>workloads</th>"
+                   "<th>time</th><th>peak RSS</th><th>workloads</th></tr>\n");
         for (int a = 0; a < na; a++) {
             if (!b->alloc[a].ok) continue;
             hkb_geomean_t *g = &b->geo[a];
@@ -398,9 +408,11 @@ int hkb_write_html(hkb_t *b, const char *path) {
             fprintf(f, "<div class=\"charts\">\n");
             hbar(f, "wall time, seconds", tb, n, NAN, NULL);
             hbar(f, "peak RSS, MiB", mb, n, NAN, NULL);
-            fprintf(f, "</div>\n<table><tr><th>allocator</th><th>time s</th><th>&plusmn;%%</th><th>cpu s</th>"
-                       "<th>peak RSS</th><th>minor faults</th><th>live peak</th><th>efficiency</th><th>time / glibc</th>"
-                       "<th>RSS / glibc</th><th>time / best other</th><th>RSS / best other</th><th>runs ok</th></tr>\n");
+            fprintf(f, "</div>\n<table><tr><th colspan=\"8\"></th><th colspan=\"2\" style=\"text-align:center\">"
+                       "/ glibc</th><th colspan=\"2\" style=\"text-align:center\">/ best other</th><th></th></tr>\n"
+                       "<tr><th>allocator</th><th>time s</th><th>&plusmn;%%</th><th>CPU s</th>"
+                       "<th>peak RSS</th><th>faults</th><th>live peak</th><th>eff.</th><th>time</th>"
+                       "<th>RSS</th><th>time</th><th>RSS</th><th>runs ok</th></tr>\n");
             for (int a = 0; a < na; a++) {
                 hkb_summary_t *s = &b->sum[w * na + a];
                 if (!s->present) continue;
@@ -451,7 +463,7 @@ int hkb_write_html(hkb_t *b, const char *path) {
                "<li>Time is wall-clock time of the whole process; CPU time (user + system, all threads), peak RSS and "
                "minor page faults come from <code>wait4()</code>. Medians over the runs; runs of different allocators "
                "alternate, so drift on the machine spreads over all of them.</li>\n"
-               "<li>Efficiency is the workload's own live bytes at their peak divided by peak RSS: 1 would be no "
+               "<li>Faults are minor page faults. Efficiency (eff.) is the workload's own live bytes at their peak divided by peak RSS: 1 would be no "
                "overhead at all. Small workloads have low efficiency for every allocator (the process itself takes "
                "a few MiB).</li>\n"
                "<li>Ratios below 1 (green) are better than the reference, above 1 (red) worse. Differences within "

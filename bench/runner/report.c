@@ -36,9 +36,12 @@ static const char *count_k(double v, char *buf, size_t cap) {
 
 void hkb_print_table(hkb_t *b, FILE *f) {
     int na = b->nalloc;
-    fprintf(f, "== hkbench %s%s: scale %g, %d runs per pair (medians), %d threads, %s, %s\n", b->mode,
-            !strcmp(b->mode, "quick") ? " (QUICK: tiny sizes, for a smoke check, not for conclusions)" : "",
-            b->scale, b->runs, b->threads, b->started, b->host);
+    if (b->instr_only)
+        fprintf(f, "== hkbench instr: instruction counts only, %s, %s\n", b->started, b->host);
+    else
+        fprintf(f, "== hkbench %s%s: scale %g, %d runs per pair (medians), %d threads, %s, %s\n", b->mode,
+                !strcmp(b->mode, "quick") ? " (QUICK: tiny sizes, for a smoke check, not for conclusions)" : "",
+                b->scale, b->runs, b->threads, b->started, b->host);
     for (int a = 0; a < na; a++)
         if (!b->alloc[a].ok) fprintf(f, "skipped %s: %s\n", b->alloc[a].name, b->alloc[a].reason);
     if (b->sum && !b->instr_only) {
