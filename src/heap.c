@@ -176,9 +176,8 @@ static void heap_quiesce(hk_heap_t *h, bool force) {
     _hk_heap_drain_remote(h);
     retire_empty_slabs(h, false);
     for (unsigned cls = 0; cls < _hk_class_count; cls++) {
-        hk_page_t *pg = h->current[cls];
-        if (pg == &_hk_page_empty) continue;
-        h->current[cls] = &_hk_page_empty;
+        hk_page_t *pg = _hk_slab_leave_current(h, cls);
+        if (pg == NULL) continue;
         if (pg->used == 0) {
             _hk_slab_retire(h, pg);
         } else if (pg->free || pg->initialized < pg->capacity) {
@@ -380,10 +379,7 @@ static hk_block_t *small_alloc(hk_heap_t *h, unsigned cls) {
     if (pg->free == NULL) {
         /* The current slab is full: it leaves, on no list, until a free
          * makes room in it. Take a partial slab, or a new one. */
-        if (pg != &_hk_page_empty) {
-            h->current[cls] = &_hk_page_empty;
-            hk_store_relaxed(&pg->owner, 0);
-        }
+        if (_hk_slab_leave_current(h, cls)) hk_store_relaxed(&pg->owner, 0);
         pg = h->partial[cls].first;
         if (pg) {
             _hk_queue_remove(&h->partial[cls], pg);
@@ -391,8 +387,7 @@ static hk_block_t *small_alloc(hk_heap_t *h, unsigned cls) {
             pg = _hk_slab_new(h, cls);
             if (pg == NULL) return NULL;
         }
-        h->current[cls] = pg;
-        hk_store_relaxed(&pg->owner, h->owner_tid);
+        _hk_slab_make_current(h, cls, pg);
         if (pg->free == NULL) _hk_slab_extend(pg);
     }
     return slab_pop(h, pg, cls);
@@ -496,7 +491,10 @@ static void retire_empty_slabs(hk_heap_t *h, bool force) {
             if (pg->used == 0) _hk_slab_retire(h, pg);
         }
         hk_page_t *pg = h->current[cls];
-        if (force && pg != &_hk_page_empty && pg->used == 0) _hk_slab_retire(h, pg);
+        if (force && pg != &_hk_page_empty && pg->used == 1 /* the bias alone */) {
+            _hk_slab_leave_current(h, cls);
+            _hk_slab_retire(h, pg);
+        }
     }
 }
 

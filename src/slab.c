@@ -14,6 +14,11 @@
  * right after retiring one).
  * Invariant: a slab is current for its class, or queued on the partial
  * queue with free blocks, or full and on no list.
+ * The current slab's `used` carries a bias of one, so the free fast path's
+ * "became empty" test never fires for it: a loop that mallocs and frees one
+ * block stays on the fast path instead of calling out on every free.
+ * _hk_slab_make_current() and _hk_slab_leave_current() add and remove it.
+ *
  * Blocks are carved a page worth at a time ("initialized"), so a fresh slab
  * commits memory only as it is used.
  */
@@ -29,9 +34,14 @@ hk_page_t *_hk_slab_new(hk_heap_t *h, unsigned cls) {
     pg->kind = HK_PAGE_SLAB;
     pg->free = NULL;
     pg->used = 0;
-    pg->block_size = k->block_size;
+    pg->block_size = (uint16_t)k->block_size;
     pg->capacity = k->capacity;
     pg->initialized = 0;
+    /* floor(2^64 / d) + 1: UINT64_MAX / d is one less than 2^64 / d when d
+     * is a power of two, and equal to floor(2^64 / d) otherwise. */
+    uint64_t d = k->block_size;
+    pg->div_magic = UINT64_MAX / d + 1 + ((d & (d - 1)) == 0);
+    pg->valid_limit = 0;
     pg->size_class = (uint8_t)cls;
     pg->queued = 0;
     hk_store_relaxed(&pg->owner, 0); /* set when it becomes current */
@@ -52,6 +62,7 @@ void _hk_slab_extend(hk_page_t *pg) {
     ((hk_block_t *)b)->next = pg->free;
     pg->free = (hk_block_t *)first;
     pg->initialized = (uint16_t)(pg->initialized + n);
+    pg->valid_limit = (uint32_t)(pg->initialized * (uint64_t)(pg->div_magic * bs));
 }
 
 /* ---- Partial queues ------------------------------------------------------- */
@@ -76,15 +87,35 @@ void _hk_queue_remove(hk_page_queue_t *q, hk_page_t *pg) {
 
 /* ---- Freeing -------------------------------------------------------------------- */
 
+/* The block check without a division. With d the block size,
+ * c = floor(2^64/d) + 1 and e = c*d mod 2^64 (so 1 <= e <= d): for an offset
+ * n = k*d + r < 2^32 and d <= 2^15, n*c mod 2^64 is k*e when r == 0 and at
+ * least c >= 2^49 otherwise. Hence n*c < initialized*e exactly when n is the
+ * start of a block among the first `initialized`. The free fast path does
+ * the same multiply and compare inline. */
 bool _hk_slab_valid_block(const hk_chunk_t *c, const hk_page_t *pg, const void *p) {
-    size_t off = (size_t)((const uint8_t *)p - hk_page_start(c, pg));
-    return off % pg->block_size == 0 && off / pg->block_size < pg->initialized;
+    uint64_t off = (uint64_t)((const uint8_t *)p - hk_page_start(c, pg));
+    return off < HK_CHUNK_SIZE && off * pg->div_magic < pg->valid_limit;
+}
+
+void _hk_slab_make_current(hk_heap_t *h, unsigned cls, hk_page_t *pg) {
+    pg->used++; /* the bias */
+    h->current[cls] = pg;
+    hk_store_relaxed(&pg->owner, h->owner_tid);
+}
+
+hk_page_t *_hk_slab_leave_current(hk_heap_t *h, unsigned cls) {
+    hk_page_t *pg = h->current[cls];
+    if (pg == &_hk_page_empty) return NULL;
+    h->current[cls] = &_hk_page_empty;
+    pg->used--; /* the bias */
+    return pg;
 }
 
 void _hk_slab_retire(hk_heap_t *h, hk_page_t *pg) {
+    hk_assert(h->current[pg->size_class] != pg && pg->used == 0);
     hk_store_relaxed(&pg->owner, 0);
     if (pg->queued) _hk_queue_remove(&h->partial[pg->size_class], pg);
-    if (h->current[pg->size_class] == pg) h->current[pg->size_class] = &_hk_page_empty;
     pg->free = NULL;
     _hk_buddy_free(h, pg);
 }

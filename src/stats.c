@@ -42,7 +42,7 @@ static void heap_counters(hk_heap_t *h, hk_stats_t *s) {
                 i += (size_t)1 << pg->order;
             } else if (pg->kind == HK_PAGE_SLAB) {
                 hk_class_stats_t *k = &s->classes[pg->size_class];
-                k->live_blocks += pg->used;
+                k->live_blocks += pg->used - (h->current[pg->size_class] == pg); /* the bias */
                 k->slabs++;
                 k->slab_bytes += (size_t)pg->npages << HK_PAGE_SHIFT;
                 i += pg->npages;

@@ -97,7 +97,13 @@ HK_INTERNAL extern uint8_t _hk_chunk_map[HK_CHUNK_MAP_SLOTS];
 static inline bool hk_chunk_map_has(uintptr_t addr) {
     uintptr_t slot = addr >> HK_CHUNK_SHIFT;
     if (hk_unlikely(slot >= HK_CHUNK_MAP_SLOTS)) return false;
+#if defined(__SANITIZE_THREAD__)
+    /* ThreadSanitizer cannot see that munmap and mmap order a slot's reuse
+     * between threads; give it the atomic load it understands. */
+    return __atomic_load_n(&_hk_chunk_map[slot], __ATOMIC_RELAXED) != 0;
+#else
     return _hk_chunk_map[slot] != 0;
+#endif
 }
 static inline hk_chunk_t *hk_chunk_of(const void *p) {
     return (hk_chunk_t *)(((uintptr_t)p & ~(HK_CHUNK_SIZE - 1)) - HK_META_SIZE);
@@ -121,8 +127,9 @@ static inline uint8_t *hk_page_start(const hk_chunk_t *c, const hk_page_t *pg) {
  * descriptor is (p >> 6) with the in-page and above-chunk bits masked off:
  * one shift and one mask (the compiler does not find this itself). */
 _Static_assert(sizeof(hk_page_t) << (HK_PAGE_SHIFT - 6) == HK_PAGE_SIZE, "64-byte descriptors");
+#define HK_DESC_OFFSET_MASK (((HK_CHUNK_SIZE - 1) >> 6) & ~(uintptr_t)63)
 static inline hk_page_t *hk_block_head(hk_chunk_t *c, const void *p) {
-    uintptr_t off = ((uintptr_t)p >> 6) & (((HK_CHUNK_SIZE - 1) >> 6) & ~(uintptr_t)63);
+    uintptr_t off = ((uintptr_t)p >> 6) & HK_DESC_OFFSET_MASK;
     hk_page_t *pg = (hk_page_t *)((uint8_t *)c->pages + off);
     return (hk_page_t *)((uint8_t *)pg - pg->head_off);
 }
@@ -218,6 +225,10 @@ HK_INTERNAL void _hk_slab_after_free(hk_heap_t *h, hk_page_t *pg);
 /* The same from the free fast path, which has only the descriptor. */
 HK_INTERNAL void _hk_slab_after_free_fast(hk_page_t *pg);
 HK_INTERNAL void _hk_slab_retire(hk_heap_t *h, hk_page_t *pg);
+/* Makes pg the current slab of its class (adds the bias of one to `used`),
+ * and takes the current slab away (returns it unbiased, or NULL). */
+HK_INTERNAL void _hk_slab_make_current(hk_heap_t *h, unsigned cls, hk_page_t *pg);
+HK_INTERNAL hk_page_t *_hk_slab_leave_current(hk_heap_t *h, unsigned cls);
 HK_INTERNAL void _hk_queue_push(hk_page_queue_t *q, hk_page_t *pg);
 HK_INTERNAL void _hk_queue_remove(hk_page_queue_t *q, hk_page_t *pg);
 /* True when p is the start of a block inside the slab's carved part. */

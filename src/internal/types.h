@@ -74,10 +74,16 @@ typedef struct hk_page_s {
      * block is handed out. Owner thread only. */
     hk_block_t *free;
     /* slab head: blocks handed out and not yet freed locally or drained
-     * from the remote queue. 0 <= used <= capacity. Owner thread only. */
-    uint32_t used;
+     * from the remote queue, plus 1 while the slab is current (so the free
+     * fast path never sees a current slab become empty).
+     * 0 <= used <= capacity + 1. Owner thread only. */
+    uint16_t used;
     /* slab head: bytes per block (a multiple of 8, of 16 past 8). */
-    uint32_t block_size;
+    uint16_t block_size;
+    /* slab head: the bound of the free path's block check: a pointer at
+     * byte offset n of the slab is a carved block start exactly when
+     * n * div_magic (mod 2^64) < valid_limit (see slab.c). */
+    uint32_t valid_limit;
     /* every page of an allocated block: bytes from its head's descriptor to
      * this descriptor (pages back times 64), so the free path subtracts it
      * without scaling; 0 for heads and for pages of free blocks. */
@@ -106,11 +112,17 @@ typedef struct hk_page_s {
     /* free head: neighbours on the heap's free list of this order.
      * slab head: neighbours on the heap's partial queue of its class. */
     struct hk_page_s *next, *prev;
-    /* free head: when it became free (ms, monotonic), for delayed decommit. */
-    uint64_t freed_at;
+    union {
+        /* free head: since when its memory has been free (ms, monotonic),
+         * for delayed decommit. */
+        uint64_t freed_at;
+        /* slab head: floor(2^64 / block_size) + 1, for the block check. */
+        uint64_t div_magic;
+    };
 } hk_page_t;
 
 _Static_assert(sizeof(hk_page_t) == 64, "page descriptors are one cache line");
+_Static_assert(HK_SMALL_MAX <= UINT16_MAX, "block sizes fit 16 bits");
 _Static_assert(HK_CHUNK_PAGES <= UINT16_MAX, "page indices fit 16 bits");
 
 /* ---- Chunks ------------------------------------------------------------- */
@@ -193,8 +205,10 @@ typedef struct hk_heap_s {
      * the fast path needs no NULL test. A current slab is not queued. */
     hk_page_t *current[HK_CLASSES];
     /* Thread id of the owner, who alone may allocate; 0 when none (released
-     * or retired). Equal to owner_tid of each of the heap's chunks. */
-    uintptr_t owner_tid;
+     * or retired). Equal to owner_tid of each of the heap's chunks. Atomic
+     * because other threads read it (statistics, huge frees) while a
+     * handover writes it; on x86-64 and aarch64 a load is a plain load. */
+    _Atomic(uintptr_t) owner_tid;
     /* Blocks freed by other threads: a lock-free stack (push by CAS,
      * the owner takes it all with an exchange). */
     _Atomic(hk_block_t *) remote;
