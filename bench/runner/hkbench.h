@@ -25,7 +25,8 @@
 
 typedef struct hkb_alloc {
     char name[32];
-    char path[PATH_MAX];      /* the .so given to LD_PRELOAD; "" for glibc */
+    char path[PATH_MAX];      /* the .so to compare; "" for glibc */
+    char run_path[PATH_MAX];  /* the private copy of it actually preloaded */
     int ok;                   /* found and proven to serve malloc */
     char reason[512];         /* why it is skipped, when !ok */
     char malloc_from[PATH_MAX]; /* what the probe saw serving malloc */

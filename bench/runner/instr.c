@@ -104,8 +104,9 @@ int hkb_instr_run(hkb_t *b) {
             in->size = sizes[s];
             in->n1 = N1;
             in->n2 = N2;
-            in->ir1 = count(b, valgrind, b->alloc[a].path, N1, sizes[s], 0, in->error, sizeof in->error);
-            in->ir2 = in->ir1 < 0 ? -1 : count(b, valgrind, b->alloc[a].path, N2, sizes[s], 0, in->error, sizeof in->error);
+            const char *lib = b->alloc[a].run_path;
+            in->ir1 = count(b, valgrind, lib, N1, sizes[s], 0, in->error, sizeof in->error);
+            in->ir2 = in->ir1 < 0 ? -1 : count(b, valgrind, lib, N2, sizes[s], 0, in->error, sizeof in->error);
             in->ok = in->ir1 >= 0 && in->ir2 >= 0;
             if (in->ok) {
                 in->per_pair = (double)(in->ir2 - in->ir1 - (b->instr_loop2 - b->instr_loop1)) / (double)(N2 - N1);

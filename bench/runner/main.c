@@ -3,6 +3,12 @@
  * shared objects put under each workload with LD_PRELOAD), proving that
  * each one really serves malloc, the run schedule and the progress lines.
  *
+ * Libraries: each preloaded .so is copied to a private directory at the
+ * start and the copy is what the workloads load. A rebuild of the original
+ * during the run (another `make build` in the same tree: seen to turn one
+ * run of seven into a different allocator) then cannot change what is
+ * measured halfway through.
+ *
  * Schedule: for each repetition, every workload under every allocator, the
  * allocator order rotated from one workload and repetition to the next:
  * drift on a shared machine (another job starting, thermal throttling)
@@ -11,6 +17,7 @@
 #define _GNU_SOURCE
 #include "hkbench.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -86,10 +93,10 @@ static void usage(FILE *f) {
         "usage: hkbench [options]\n"
         "Runs every workload under every allocator and writes bench.json,\n"
         "report.html and summary.txt to the output directory.\n\n"
-        "  --quick             every workload at a tiny size (scale 0.05, 3 runs),\n"
-        "                      report marked quick\n"
+        "  --quick             every workload at a tiny size (scale 0.05), report\n"
+        "                      marked quick\n"
         "  --scale S           work multiplier (default 1)\n"
-        "  --runs N            runs per workload and allocator (default 5)\n"
+        "  --runs N            runs per workload and allocator (default 7; quick 5)\n"
         "  --threads N         threads per workload (default: online CPUs)\n"
         "  --allocators LIST   comma-separated (default: glibc,jemalloc,tcmalloc,\n"
         "                      mimalloc,heapkit and any --alloc)\n"
@@ -162,7 +169,7 @@ static void probe(hkb_t *b, hkb_alloc_t *al) {
     snprintf(prog, sizeof prog, "%s/hkbench_micro", b->bin_dir);
     char *argv[] = { prog, "--probe", NULL };
     hkb_child_t c;
-    if (hkb_spawn(argv, al->path, 30, &c) != 0) {
+    if (hkb_spawn(argv, al->run_path, 30, &c) != 0) {
         snprintf(al->reason, sizeof al->reason, "could not run the probe: %s", strerror(errno));
         return;
     }
@@ -186,7 +193,7 @@ static void probe(hkb_t *b, hkb_alloc_t *al) {
             snprintf(al->reason, sizeof al->reason, "malloc is served by %s, not libc (LD_PRELOAD in /etc/ld.so.preload?)", from);
         else
             al->ok = 1;
-    } else if (!hkb_same_file(from, al->path)) {
+    } else if (!hkb_same_file(from, al->run_path)) {
         snprintf(al->reason, sizeof al->reason, "%s does not provide malloc (malloc still served by %s)",
                  al->path, *from ? from : "an unknown object");
     } else {
@@ -203,6 +210,88 @@ static int add_alloc(hkb_t *b, const char *name) {
     memset(al, 0, sizeof *al);
     snprintf(al->name, sizeof al->name, "%s", name);
     return b->nalloc++;
+}
+
+/* ---- Private copies of the libraries -------------------------------------- */
+
+static char snap_dir[PATH_MAX];
+
+static int copy_file(const char *from, const char *to) {
+    FILE *in = fopen(from, "rb");
+    if (!in) return -1;
+    FILE *out = fopen(to, "wb");
+    if (!out) {
+        fclose(in);
+        return -1;
+    }
+    char buf[1 << 16];
+    size_t n;
+    int ok = 1;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n) ok = 0;
+    if (ferror(in)) ok = 0;
+    fclose(in);
+    if (fclose(out) != 0) ok = 0;
+    return ok ? 0 : -1;
+}
+
+/* Removes the copies (registered with atexit). */
+static void snapshot_cleanup(void) {
+    if (!*snap_dir) return;
+    char cmd[PATH_MAX + 300];
+    /* Only our own mkdtemp directory, two levels deep: name/file. */
+    DIR *d = opendir(snap_dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.') {
+                snprintf(cmd, sizeof cmd, "%s/%s", snap_dir, e->d_name);
+                DIR *sd = opendir(cmd);
+                if (sd) {
+                    struct dirent *f;
+                    char file[2 * PATH_MAX + 600];
+                    while ((f = readdir(sd)))
+                        if (f->d_name[0] != '.') {
+                            snprintf(file, sizeof file, "%s/%s", cmd, f->d_name);
+                            unlink(file);
+                        }
+                    closedir(sd);
+                }
+                rmdir(cmd);
+            }
+        closedir(d);
+    }
+    rmdir(snap_dir);
+    snap_dir[0] = 0;
+}
+
+static void snapshot_libs(hkb_t *b) {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(snap_dir, sizeof snap_dir, "%s/hkbench-libs-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(snap_dir)) {
+        snap_dir[0] = 0;
+        printf("warning: no private copies of the libraries (%s): a rebuild during the run would be measured\n",
+               strerror(errno));
+    } else {
+        atexit(snapshot_cleanup);
+    }
+    for (int a = 0; a < b->nalloc; a++) {
+        hkb_alloc_t *al = &b->alloc[a];
+        snprintf(al->run_path, sizeof al->run_path, "%s", al->path);
+        if (!al->ok || !*al->path || !*snap_dir) continue;
+        const char *base = strrchr(al->path, '/');
+        base = base ? base + 1 : al->path;
+        char dir[PATH_MAX], copy[PATH_MAX];
+        snprintf(dir, sizeof dir, "%.3000s/%s", snap_dir, al->name);
+        snprintf(copy, sizeof copy, "%.3100s/%.900s", dir, base);
+        /* The file name stays the same: the copy keeps the library's soname
+         * inside, so a program linked against it (wl_arena_hk) finds the
+         * preloaded copy as the library it needs. */
+        if (mkdir(dir, 0700) == 0 && copy_file(al->path, copy) == 0)
+            snprintf(al->run_path, sizeof al->run_path, "%s", copy);
+        else
+            printf("warning: could not copy %s; preloading it in place\n", al->path);
+    }
 }
 
 /* ---- Running one pair ------------------------------------------------------- */
@@ -274,7 +363,7 @@ static void run_one(hkb_t *b, hkb_run_t *r, int index, int total) {
     hkb_child_t c;
     r->done = 1;
     r->exit_code = -1;
-    if (hkb_spawn(argv, al->path, b->timeout_s, &c) != 0) {
+    if (hkb_spawn(argv, al->run_path, b->timeout_s, &c) != 0) {
         snprintf(r->error, sizeof r->error, "could not start: %s", strerror(errno));
     } else {
         r->exit_code = c.exit_code;
@@ -307,7 +396,8 @@ static void run_one(hkb_t *b, hkb_run_t *r, int index, int total) {
                 snprintf(r->error, sizeof r->error, "exit %d%s%s", c.exit_code, *first ? ": " : "", first);
         } else if (!r->ok) {
             snprintf(r->error, sizeof r->error, "no HKBENCH result line");
-        } else if (*al->path ? !hkb_same_file(r->malloc_from, al->path) : strstr(r->malloc_from, "/libc") == NULL) {
+        } else if (*al->run_path ? !hkb_same_file(r->malloc_from, al->run_path)
+                                 : strstr(r->malloc_from, "/libc") == NULL) {
             r->ok = 0;
             snprintf(r->error, sizeof r->error, "malloc served by %.200s, not %s", r->malloc_from, al->name);
         }
@@ -440,7 +530,9 @@ int main(int argc, char **argv) {
     }
     b.mode = b.instr_only ? "instr" : quick ? "quick" : "full";
     b.scale = scale > 0 ? scale : quick ? 0.05 : 1.0;
-    b.runs = runs > 0 ? runs : quick ? 3 : 5;
+    /* Medians of 7 in a full run: the machine is shared, and an odd count
+     * makes the median a real run (the one whose samples are charted). */
+    b.runs = runs > 0 ? runs : quick ? 5 : 7;
     b.timeout_s = timeout > 0 ? timeout : 60 * (b.scale > 1 ? b.scale : 1);
     if (b.threads < 1 || b.threads > 256) die("--threads must be 1..256, got %s", "?");
     if (b.runs > 1000 || b.max_fail < 1) die("bad --runs or --max-fail%s", "");
@@ -519,6 +611,7 @@ int main(int argc, char **argv) {
     char micro[PATH_MAX + 32];
     snprintf(micro, sizeof micro, "%s/hkbench_micro", b.bin_dir);
     if (!is_file(micro)) die("%s not found (build the bench first, or give --bindir)", micro);
+    snapshot_libs(&b);
     for (int a = 0; a < b.nalloc; a++) {
         hkb_alloc_t *al = &b.alloc[a];
         if (al->ok) {
