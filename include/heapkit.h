@@ -80,6 +80,17 @@ HK_API HK_MALLOC_ATTR void *hk_heap_aligned_alloc(hk_heap_t *heap, size_t alignm
 /* True when p is a live block of `heap` (a slow check, for assertions). */
 HK_API bool       hk_heap_owns(hk_heap_t *heap, const void *p);
 
+/* Moving an explicit heap, with all its blocks, to another thread:
+ * hk_heap_release() detaches the heap from its owner (afterwards no thread
+ * may allocate from it until it is adopted); hk_heap_adopt() attaches it to
+ * the calling thread, which then allocates from, frees into and destroys it
+ * as its own. Frees of its blocks made by any thread while it is in transit
+ * are kept and applied on adoption. A heap may move any number of times.
+ * Releasing a heap the caller does not own, allocating from a released
+ * heap, or adopting a heap that is not released is reported and aborts. */
+HK_API void       hk_heap_release(hk_heap_t *heap);
+HK_API void       hk_heap_adopt(hk_heap_t *heap);
+
 /* ---- Statistics -------------------------------------------------------- */
 
 /* Number of small size classes; hk_stats_t.classes has one entry each. */

@@ -542,7 +542,36 @@ hk_heap_t *hk_heap_new(void) {
 
 static void check_owner(hk_heap_t *h, const char *func) {
     if (h == NULL || h == &_hk_heap_empty) _hk_fatal(func, "invalid heap", h);
-    if (h->owner_tid != hk_thread_id()) _hk_fatal(func, "heap not owned by this thread", h);
+    if (h->owner_tid != hk_thread_id()) {
+        if (hk_load_relaxed(&h->released))
+            _hk_fatal(func, "heap is released (adopt it first)", h);
+        _hk_fatal(func, "heap not owned by this thread", h);
+    }
+}
+
+/* ---- Moving a heap between threads ------------------------------------------------- */
+
+void hk_heap_release(hk_heap_t *h) {
+    check_owner(h, "hk_heap_release");
+    if (h->is_default) _hk_fatal("hk_heap_release", "cannot release a thread's default heap", h);
+    /* Like a thread exit: nothing current, nothing pending; from now on
+     * every free into the heap is a remote free, kept on its queue. */
+    heap_quiesce(h, false);
+    set_owner(h, 0);
+    atomic_store_explicit(&h->released, 1, memory_order_release);
+}
+
+void hk_heap_adopt(hk_heap_t *h) {
+    if (h == NULL || h == &_hk_heap_empty || h->is_default)
+        _hk_fatal("hk_heap_adopt", "invalid heap", h);
+    uint8_t expected = 1;
+    /* One adopter wins; a second adoption, or adopting a heap that was never
+     * released, is a misuse. */
+    if (!atomic_compare_exchange_strong_explicit(&h->released, &expected, 0,
+                                                 memory_order_acquire, memory_order_relaxed))
+        _hk_fatal("hk_heap_adopt", "heap is not released (adopted twice?)", h);
+    set_owner(h, hk_thread_id());
+    _hk_heap_drain_remote(h); /* frees made while it was in transit */
 }
 
 void hk_heap_destroy(hk_heap_t *h) {

@@ -237,8 +237,9 @@ typedef struct hk_heap_s {
     uint8_t is_default;
     /* 1 while on the global list of all heaps (for hk_stats). */
     uint8_t listed;
-    /* 1 while the heap is released (hk_heap_release) and may be adopted. */
-    uint8_t released;
+    /* 1 while the heap is released (hk_heap_release) and may be adopted;
+     * adoption takes it with a compare-and-swap, so only one thread can. */
+    _Atomic(uint8_t) released;
     /* times of the last purge of free blocks and last publish (ms). */
     uint64_t last_purge, last_publish;
     /* neighbours on the global list of heaps; next_retired links retired
