@@ -45,6 +45,16 @@ static void test_binding(void) {
     CHECK(ovr_from_heapkit((void *)realloc, "&realloc"));
     CHECK(ovr_from_heapkit((void *)posix_memalign, "&posix_memalign"));
     CHECK(ovr_from_heapkit((void *)mallinfo2, "&mallinfo2"));
+    /* cfree (gone from glibc's headers, still exported): frees. */
+    void (*cfree_fn)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "cfree");
+    void *p = malloc(48);
+    CHECK(ovr_owned(p));
+    if (cfree_fn) {
+        cfree_fn(p);
+        CHECK(!ovr_owned(p));
+    } else {
+        free(p);
+    }
 }
 
 /* Largest power of two <= n, capped at 16: the alignment any object that
@@ -464,6 +474,21 @@ static void test_stats(void) {
     alloc_and_measure("small", 20000, 48);
     alloc_and_measure("medium", 20, 100 * KiB);
     alloc_and_measure("huge", 3, 6 * MiB);
+
+    /* mallinfo2 is heapkit's statistics: the same figures as hk_stats. */
+    void *huge_block = malloc(3 * MiB);
+    hk_stats_t hs;
+    ovr_hk.stats(&hs);
+    struct mallinfo2 mi = mallinfo2();
+    CHECK(mi.uordblks == hs.live_bytes);
+    CHECK(mi.arena == hs.mapped_bytes);
+    CHECK(mi.hblkhd == hs.huge_live_bytes && mi.hblkhd >= 3 * MiB);
+    CHECK(mi.ordblks == hs.live_blocks);
+    CHECK(mi.usmblks == hs.live_bytes_peak);
+    if (mi.uordblks != hs.live_bytes || mi.arena != hs.mapped_bytes)
+        fprintf(stderr, "mallinfo2: uordblks %zu arena %zu; hk_stats: live %zu mapped %zu\n",
+                mi.uordblks, mi.arena, hs.live_bytes, hs.mapped_bytes);
+    free(huge_block);
 
     /* malloc_stats prints heapkit's statistics (to stderr, as glibc). */
     void *marker = malloc(20 * MiB);

@@ -2,7 +2,8 @@
 // test_fork: fork() from a multithreaded process while other threads
 // allocate hard. Worker threads allocate, free, realloc and calloc blocks
 // of every kind (small, medium, huge) and hand blocks to each other (frees
-// from other threads); meanwhile the main thread and one more thread fork
+// from other threads), another starts and ends threads and calls
+// malloc_trim; meanwhile the main thread and one more thread fork
 // again and again. Each child allocates at once (a lock held by a thread
 // that does not exist in the child would hang it: an alarm turns a hang
 // into a failure), uses every kind of block, frees blocks the parent made
@@ -132,6 +133,30 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* Threads that start and end all the time (heaps retired and adopted under
+ * heapkit's global lock), and malloc_trim (which collects retired heaps and
+ * the caches) now and then, while the forks go on. */
+static void *short_lived(void *arg) {
+    (void)arg;
+    void *v[48];
+    for (int i = 0; i < 48; i++) v[i] = malloc((size_t)(i * 131) % 40000 + 1);
+    for (int i = 0; i < 48; i++) free(v[i]);
+    return malloc(100);
+}
+static void *churner(void *arg) {
+    (void)arg;
+    long n = 0;
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        pthread_t t;
+        void *r = NULL;
+        if (pthread_create(&t, NULL, short_lived, NULL) != 0 || pthread_join(t, &r) != 0 || !r)
+            atomic_fetch_add(&worker_bad, 1);
+        free(r);
+        if (++n % 8 == 0) malloc_trim(0);
+    }
+    return NULL;
+}
+
 /* ---- the child ------------------------------------------------------------------ */
 static char *parent_blocks[16]; /* made by the main thread before the forks */
 
@@ -255,9 +280,10 @@ int main(int argc, char **argv) {
         REQUIRE(parent_blocks[i] != NULL);
         memset(parent_blocks[i], i, (size_t)(i + 1) * 5000);
     }
-    pthread_t w[WORKERS];
+    pthread_t w[WORKERS], ch;
     for (int i = 0; i < WORKERS; i++)
         REQUIRE(pthread_create(&w[i], NULL, worker, (void *)(intptr_t)i) == 0);
+    REQUIRE(pthread_create(&ch, NULL, churner, NULL) == 0);
     while (atomic_load(&worker_ops) < 20000) usleep(1000);
 
     double t0 = ovr_now();
@@ -275,6 +301,7 @@ int main(int argc, char **argv) {
     while (atomic_load(&worker_ops) < before + 20000) usleep(1000);
     atomic_store(&stop, true);
     for (int i = 0; i < WORKERS; i++) pthread_join(w[i], NULL);
+    pthread_join(ch, NULL);
     for (int s = 0; s < SHARED; s++) {
         char *old = (char *)atomic_exchange(&shared[s], 0);
         if (old) {
