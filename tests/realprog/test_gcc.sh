@@ -17,9 +17,12 @@ echo "$(gcc --version | head -1)"
 
 awk -v n=300 -f "$here/gen_c.awk" >"$RP_TMP/big.c"
 echo "generated big.c: $(wc -l <"$RP_TMP/big.c") lines"
-# Both runs compile in the same directory (it is recorded in the debug
+# Both runs compile one snapshot of the sources (the tree may change while
+# the test runs), in the same directory (it is recorded in the debug
 # information), into separate output directories.
-mkdir -p "$RP_TMP/work" "$RP_TMP/glibc" "$RP_TMP/heapkit"
+mkdir -p "$RP_TMP/work" "$RP_TMP/glibc" "$RP_TMP/heapkit" "$RP_TMP/srcs"
+cp -R "$src/src" "$src/override" "$src/include" "$RP_TMP/srcs/"
+src=$RP_TMP/srcs
 cd "$RP_TMP/work" || exit 1
 CFLAGS="-O2 -g -fPIC -std=gnu11 -Wall -Wextra -fvisibility=hidden -I$src/include -I$src/src"
 
