@@ -114,6 +114,7 @@ EXPORT struct mallinfo mallinfo(void) {
 EXPORT int mallopt(int param, int value) {
     (void)value;
     switch (param) {
+    case M_MXFAST:
     case M_TRIM_THRESHOLD:
     case M_TOP_PAD:
     case M_MMAP_THRESHOLD:

@@ -23,6 +23,7 @@
  * a shared "orphan" heap under a lock.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -73,7 +74,18 @@ static void fork_child(void) {
      * other (vanished) threads keep their blocks, which stay freeable. */
 }
 
-static void print_stats_at_exit(void) { hk_stats_print(stderr, false); }
+/* Statistics at exit go through a copy of fd 2 taken at start-up: many
+ * programs (every gnulib one) close stderr in an atexit handler of their
+ * own, which runs before ours since ours was registered first. */
+static int stats_fd = -1;
+
+static void print_stats_at_exit(void) {
+    FILE *f = stats_fd >= 0 ? fdopen(stats_fd, "w") : NULL;
+    if (f == NULL) return;
+    hk_stats_print(f, false);
+    fclose(f);
+    stats_fd = -1;
+}
 
 void _hk_init(void) {
     if (hk_likely(atomic_load_explicit(&init_state, memory_order_acquire) == 2)) return;
@@ -88,12 +100,21 @@ void _hk_init(void) {
         /* These may allocate (glibc keeps a growing list): now that the
          * library works, a nested malloc is fine. */
         pthread_atfork(fork_prepare, fork_parent, fork_child);
-        if (_hk_options.show_stats) atexit(print_stats_at_exit);
+        if (_hk_options.show_stats) {
+            stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+            if (stats_fd >= 0) atexit(print_stats_at_exit);
+        }
         return;
     }
     while (atomic_load_explicit(&init_state, memory_order_acquire) != 2) {
     }
 }
+
+/* Start-up before main, even in a program that never allocates: options are
+ * read (and unknown ones reported) and the exit printer is registered before
+ * any atexit handler of the program. A malloc from an earlier constructor
+ * has already done it; _hk_init() runs once. */
+__attribute__((constructor)) static void init_at_load(void) { _hk_init(); }
 
 /* ---- Heap structs ------------------------------------------------------------------ */
 
