@@ -155,6 +155,7 @@ typedef struct hkb {
 
 /* spawn.c */
 typedef struct hkb_child {
+    int pid;
     int exit_code, signal, timed_out, exec_failed;
     double wall_s;
     struct rusage ru;
@@ -165,6 +166,16 @@ typedef struct hkb_child {
 } hkb_child_t;
 void hkb_spawn_init(void);
 int hkb_spawn(char *const argv[], const char *preload, double timeout_s, hkb_child_t *c);
+/* The same with extra environment: "NAME=VALUE" sets, "-PREFIX" removes
+ * every inherited variable whose name starts with PREFIX. */
+int hkb_spawn_env(char *const argv[], const char *preload, char *const extra_env[], double timeout_s,
+                  hkb_child_t *c);
+/* The environment hkb_spawn_env would give a child (calloc'd array; the
+ * strings are ours, environ's or preload_buf). */
+char **hkb_spawn_environ(const char *preload, char *const extra[], char *preload_buf, size_t cap);
+/* A background process (a server) killed with the runner on SIGINT/TERM/HUP;
+ * 0 when there is none. */
+void hkb_spawn_guard(int pgid);
 void hkb_child_free(hkb_child_t *c);
 /* Finds `key=` in an HKBENCH line and copies its value (quotes removed). */
 int hkb_kv(const char *line, const char *key, char *val, size_t cap);

@@ -4,6 +4,10 @@
  * resource usage that wait4() reports for exactly that child: user and
  * system CPU time (all its threads), peak RSS and page faults.
  *
+ * Real programs (realprog.c) also get extra environment variables, and a
+ * server they start in the background is registered with hkb_spawn_guard()
+ * so that an interrupted runner still kills it.
+ *
  * Peak RSS note: Linux carries the fork-time RSS of the runner into the
  * child's ru_maxrss (the exec records the old image's high-water mark), so
  * the runner keeps itself small; the workloads' own VmHWM is recorded too.
@@ -26,14 +30,17 @@ extern char **environ;
 
 /* The child being run, so that Ctrl-C on the runner also stops it (it has
  * its own process group and would not get the terminal's signal). */
-static volatile pid_t current_child;
+static volatile pid_t current_child, guarded_child;
 
 static void on_signal(int sig) {
-    pid_t p = current_child;
+    pid_t p = current_child, g = guarded_child;
     if (p > 0) kill(-p, SIGKILL);
+    if (g > 0) kill(-g, SIGKILL);
     signal(sig, SIG_DFL);
     raise(sig);
 }
+
+void hkb_spawn_guard(int pgid) { guarded_child = pgid; }
 
 void hkb_spawn_init(void) {
     signal(SIGINT, on_signal);
@@ -48,15 +55,35 @@ static double now_s(void) {
 }
 
 /* The child's environment: ours, minus any LD_PRELOAD (an inherited one
- * would stack a second allocator under every run), plus the one we want. */
-static char **child_env(const char *preload, char *preload_buf, size_t cap) {
-    size_t n = 0;
+ * would stack a second allocator under every run), plus the one we want.
+ * `extra` (NULL-terminated, may be NULL) adds "NAME=VALUE" entries, which
+ * replace inherited ones of the same name, and removes with "-PREFIX"
+ * every inherited variable whose name starts with PREFIX. */
+static int env_removed(const char *var, char *const extra[]) {
+    if (!strncmp(var, "LD_PRELOAD=", 11)) return 1;
+    for (int i = 0; extra && extra[i]; i++) {
+        const char *e = extra[i];
+        if (e[0] == '-') {
+            if (!strncmp(var, e + 1, strlen(e + 1))) return 1;
+        } else {
+            size_t n = strcspn(e, "=");
+            if (!strncmp(var, e, n) && var[n] == '=') return 1;
+        }
+    }
+    return 0;
+}
+
+static char **child_env(const char *preload, char *const extra[], char *preload_buf, size_t cap) {
+    size_t n = 0, ne = 0;
     while (environ[n]) n++;
-    char **env = calloc(n + 2, sizeof *env);
+    while (extra && extra[ne]) ne++;
+    char **env = calloc(n + ne + 2, sizeof *env);
     if (!env) return NULL;
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0) env[k++] = environ[i];
+        if (!env_removed(environ[i], extra)) env[k++] = environ[i];
+    for (size_t i = 0; i < ne; i++)
+        if (extra[i][0] != '-' && strchr(extra[i], '=')) env[k++] = extra[i];
     if (preload && *preload) {
         snprintf(preload_buf, cap, "LD_PRELOAD=%s", preload);
         env[k++] = preload_buf;
@@ -65,11 +92,20 @@ static char **child_env(const char *preload, char *preload_buf, size_t cap) {
     return env;
 }
 
+char **hkb_spawn_environ(const char *preload, char *const extra[], char *preload_buf, size_t cap) {
+    return child_env(preload, extra, preload_buf, cap);
+}
+
 int hkb_spawn(char *const argv[], const char *preload, double timeout_s, hkb_child_t *c) {
+    return hkb_spawn_env(argv, preload, NULL, timeout_s, c);
+}
+
+int hkb_spawn_env(char *const argv[], const char *preload, char *const extra_env[], double timeout_s,
+                  hkb_child_t *c) {
     memset(c, 0, sizeof *c);
     c->exit_code = -1;
-    char preload_buf[PATH_MAX + 16];
-    char **env = child_env(preload, preload_buf, sizeof preload_buf);
+    char preload_buf[2 * PATH_MAX + 16];
+    char **env = child_env(preload, extra_env, preload_buf, sizeof preload_buf);
     int po[2], pe[2];
     if (!env || pipe2(po, O_CLOEXEC) != 0) {
         free(env);
@@ -95,6 +131,12 @@ int hkb_spawn(char *const argv[], const char *preload, double timeout_s, hkb_chi
     if (pid == 0) {
         /* Its own process group, so a timeout kills everything it started. */
         setpgid(0, 0);
+        /* Nothing to read: a program that would wait on a terminal gets EOF. */
+        int null = open("/dev/null", O_RDONLY);
+        if (null >= 0) {
+            dup2(null, 0);
+            if (null > 2) close(null);
+        }
         dup2(po[1], 1);
         dup2(pe[1], 2);
         execve(argv[0], argv, env);
@@ -103,6 +145,7 @@ int hkb_spawn(char *const argv[], const char *preload, double timeout_s, hkb_chi
     }
     setpgid(pid, pid); /* also here: whichever runs first */
     current_child = pid;
+    c->pid = pid;
     close(po[1]);
     close(pe[1]);
     free(env);
