@@ -4,6 +4,7 @@
  *   main.c     options, allocator discovery, the run schedule, progress
  *   spawn.c    running one child and measuring it (fork, exec, wait4)
  *   stats.c    medians, spreads, ratios, geometric means
+ *   realprog.c the real programs: python3, sqlite3, redis-server
  *   instr.c    instruction counts under callgrind
  *   report.c   the terminal table and the JSON file
  *   html.c     the HTML report with its SVG charts
@@ -34,9 +35,14 @@ typedef struct hkb_alloc {
 
 /* ---- Workloads ---------------------------------------------------------- */
 
+/* What kind of program a workload is: one of ours (workloads/, prints an
+ * HKBENCH line) or a real program run by realprog.c. */
+enum { HKB_SYNTHETIC = 0, HKB_REAL_PYTHON, HKB_REAL_SQLITE, HKB_REAL_REDIS };
+
 typedef struct hkb_workload {
     const char *name;         /* as shown and as matched by --workloads */
-    const char *program;      /* executable next to the runner */
+    const char *program;      /* executable next to the runner (real: the
+                                 program's name, for display) */
     const char *args;         /* extra arguments (space-separated) */
     const char *only;         /* run only under this allocator, or NULL */
     const char *twin;         /* the workload this one is compared with under
@@ -44,6 +50,13 @@ typedef struct hkb_workload {
     const char *description;  /* one line for the report */
     int ok;                   /* program present */
     char reason[256];
+    int real;                 /* HKB_SYNTHETIC or HKB_REAL_* */
+    /* Real programs only (set by hkb_real_prepare): */
+    char command[640];        /* the command line, for the report */
+    char version[160];        /* the program's own --version */
+    char ref_hash[20];        /* hash of the glibc reference run's output */
+    char *ref_out;            /* that output (python, sqlite), to show a difference */
+    char ref_error[320];      /* why the reference run failed ("" if it did not) */
 } hkb_workload_t;
 
 /* ---- One run ------------------------------------------------------------ */
@@ -72,6 +85,9 @@ typedef struct hkb_run {
     long long ops, live_peak;
     long hwm_kib;
     char malloc_from[PATH_MAX];
+    char out_hash[20];        /* real programs: hash of the checked output */
+    double rps;               /* real-redis: requests per second; NAN otherwise */
+    char detail[200];         /* real programs: a line of specifics (per-command rates) */
     hkb_sample_t *samples;
     int nsamples;
     hkb_phase_t phases[HKB_MAX_PHASES];
@@ -91,7 +107,8 @@ typedef struct hkb_summary {
     int present;              /* the pair was scheduled */
     int n_ok, n_fail;
     hkb_stat_t wall, cpu, rss_kib, minflt;
-    double live_peak;         /* median of what the workload reported */
+    hkb_stat_t rps;           /* real-redis: requests per second (n = 0 elsewhere) */
+    double live_peak;         /* median of what the workload reported; NAN if unknown */
     double efficiency;        /* live_peak / peak RSS (median runs); NAN if unknown */
     double time_vs_glibc, rss_vs_glibc;   /* NAN when glibc has no result */
     double cpu_vs_glibc;                  /* CPU time: steadier than wall time on a busy machine */
@@ -186,6 +203,19 @@ double hkb_median(const double *v, int n);
 hkb_stat_t hkb_stat(const double *v, int n);
 double hkb_geomean_of(const double *v, int n);
 void hkb_summarise(hkb_t *b);
+
+/* realprog.c */
+/* --program NAME=PATH (python3, sqlite3, redis-server, redis-benchmark);
+ * -1 for an unknown name. */
+int hkb_real_set_program(const char *name_eq_path);
+/* Finds the programs (sets w->ok, or w->reason with the apt-get line);
+ * with `reference`, also writes the inputs and runs the untimed glibc
+ * reference run whose output every timed run must match. */
+void hkb_real_prepare(hkb_t *b, hkb_workload_t *w, int reference);
+/* One timed run under r->a; fills r as run_one does for a workload. */
+void hkb_real_run(hkb_t *b, hkb_run_t *r);
+/* The kind as shown in the JSON ("synthetic" or "real"). */
+const char *hkb_kind(const hkb_workload_t *w);
 
 /* instr.c */
 int hkb_instr_run(hkb_t *b);

@@ -383,7 +383,22 @@ int hkb_write_html(hkb_t *b, const char *path) {
             esc(f, b->work[w].name);
             fprintf(f, "</h3>\n<p class=\"desc\">");
             esc(f, b->work[w].description);
-            fprintf(f, " &middot; <code>%s %s</code></p>\n", b->work[w].program, b->work[w].args);
+            if (b->work[w].real) {
+                fprintf(f, "</p>\n<p class=\"desc\">Real program");
+                if (*b->work[w].version) {
+                    fprintf(f, " (");
+                    esc(f, b->work[w].version);
+                    fprintf(f, ")");
+                }
+                if (*b->work[w].command) {
+                    fprintf(f, ": <code>");
+                    esc(f, b->work[w].command);
+                    fprintf(f, "</code>");
+                }
+                fprintf(f, "</p>\n");
+            } else {
+                fprintf(f, " &middot; <code>%s %s</code></p>\n", b->work[w].program, b->work[w].args);
+            }
             if (!b->work[w].ok) {
                 fprintf(f, "<p class=\"fail\">skipped: ");
                 esc(f, b->work[w].reason);
@@ -444,6 +459,27 @@ int hkb_write_html(hkb_t *b, const char *path) {
                 fprintf(f, "<td%s>%d/%d</td></tr>\n", s->n_fail ? " class=\"fail\"" : "", s->n_ok, s->n_ok + s->n_fail);
             }
             fprintf(f, "</table>\n");
+            if (b->work[w].real) {
+                fprintf(f, "<p class=\"meta\">Every run's output was checked against an untimed run under glibc "
+                           "(a difference fails the run). No efficiency: the program's live bytes are unknown.");
+                if (b->work[w].real == HKB_REAL_REDIS) {
+                    fprintf(f, " Time is redis-benchmark's wall time for all its requests (the client is not "
+                               "preloaded); CPU time, peak RSS and faults are the server's alone, from "
+                               "<code>wait4()</code> after <code>SHUTDOWN NOSAVE</code>, and include loading and "
+                               "checking the runner's data set. Requests per second (median):");
+                    const char *sep = " ";
+                    for (int a = 0; a < na; a++) {
+                        hkb_summary_t *s = &b->sum[w * na + a];
+                        if (!s->present || !s->rps.n) continue;
+                        fprintf(f, "%s", sep);
+                        esc(f, b->alloc[a].name);
+                        fprintf(f, " %.0fK", s->rps.median / 1000);
+                        sep = ", ";
+                    }
+                    fprintf(f, ".");
+                }
+                fprintf(f, "</p>\n");
+            }
             for (int a = 0; a < na; a++) {
                 hkb_summary_t *s = &b->sum[w * na + a];
                 if (!s->present || !isfinite(s->time_vs_twin)) continue;
@@ -468,6 +504,12 @@ int hkb_write_html(hkb_t *b, const char *path) {
                "a few MiB).</li>\n"
                "<li>Ratios below 1 (green) are better than the reference, above 1 (red) worse. Differences within "
                "the &plusmn;%% spread are noise.</li>\n"
+               "<li>The <code>real-*</code> workloads are real programs from Debian's packages (python3, the "
+               "sqlite3 shell, redis-server with redis-benchmark), each under every allocator. Under glibc the "
+               "runner preloads <code>libc.so.6</code> itself, so that glibc's malloc serves even a program linked "
+               "with another allocator (Debian's redis-server links jemalloc). Their output is checked against "
+               "an untimed glibc run; their live bytes are unknown, so they have no efficiency. They count in the "
+               "geometric means like the other workloads.</li>\n"
                "<li>The raw figures, every run included, are in <code>bench.json</code> beside this file.</li>\n"
                "</ul>\n</body>\n</html>\n");
     return fclose(f) == 0 ? 0 : -1;

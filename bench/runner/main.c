@@ -9,6 +9,9 @@
  * run of seven into a different allocator) then cannot change what is
  * measured halfway through.
  *
+ * Real programs (python3, sqlite3, redis-server: realprog.c) are in the
+ * same table and schedule; realprog.c runs and checks them.
+ *
  * Schedule: for each repetition, every workload under every allocator, the
  * allocator order rotated from one workload and repetition to the next:
  * drift on a shared machine (another job starting, thermal throttling)
@@ -37,35 +40,49 @@
 
 /* ---- The workloads -------------------------------------------------------- */
 
+/* name, program, extra arguments, only under, twin, description. */
+#define WL(n, p, a, o, t, d) { .name = n, .program = p, .args = a, .only = o, .twin = t, .description = d }
+#define RP(n, p, a, o, t, d, k) { .name = n, .program = p, .args = a, .only = o, .twin = t, .description = d, .real = k }
 static const hkb_workload_t workloads[] = {
-    { "small-lifo", "wl_small", "--mode lifo", NULL, NULL,
-      "8..512 B blocks allocated in rounds, freed newest first (LIFO)", 0, "" },
-    { "small-fifo", "wl_small", "--mode fifo", NULL, NULL,
-      "8..512 B blocks allocated in rounds, freed oldest first (FIFO)", 0, "" },
-    { "small-random", "wl_small", "--mode random", NULL, NULL,
-      "8..512 B blocks allocated in rounds, freed in random order", 0, "" },
-    { "mixed", "wl_mixed", "", NULL, NULL,
-      "8 B..1 MiB blocks, live set growing and shrinking in phases (32/96/16/64/8 MiB)", 0, "" },
-    { "larson", "wl_larson", "", NULL, NULL,
-      "Larson server: threads replace random blocks in shared slots, 4 thread generations", 0, "" },
-    { "prodcons", "wl_prodcons", "", NULL, NULL,
-      "producer/consumer pairs: every block is freed by another thread", 0, "" },
-    { "threads", "wl_threads", "", NULL, NULL,
-      "10000 short-lived threads; each frees blocks left by earlier threads", 0, "" },
-    { "realloc", "wl_realloc", "", NULL, NULL,
-      "strings grown by exact-size realloc, arrays by doubling (up to 4 MiB)", 0, "" },
-    { "large", "wl_large", "--mode random", NULL, NULL,
-      "64 KiB..64 MiB blocks, up to 8 live per thread, every page touched", 0, "" },
-    { "large-cycle", "wl_large", "--mode cycle", NULL, NULL,
-      "free and reallocate 2..8 MiB blocks in a loop, every page touched", 0, "" },
-    { "falseshare", "wl_falseshare", "", NULL, NULL,
-      "threads write small blocks hard: passive (handed-out) and active false sharing", 0, "" },
-    { "frag", "wl_frag", "", NULL, NULL,
-      "fill, free every other block, allocate larger ones, release, refill, idle: RSS over time", 0, "" },
-    { "arena-free", "wl_arena", "--mode free", NULL, NULL,
-      "build 64K-node structures and free() every node one by one", 0, "" },
-    { "arena-destroy", "wl_arena_hk", "--mode destroy", "heapkit", "arena-free",
-      "the same structures in an explicit heap, released by one hk_heap_destroy()", 0, "" },
+    WL("small-lifo", "wl_small", "--mode lifo", NULL, NULL,
+      "8..512 B blocks allocated in rounds, freed newest first (LIFO)"),
+    WL("small-fifo", "wl_small", "--mode fifo", NULL, NULL,
+      "8..512 B blocks allocated in rounds, freed oldest first (FIFO)"),
+    WL("small-random", "wl_small", "--mode random", NULL, NULL,
+      "8..512 B blocks allocated in rounds, freed in random order"),
+    WL("mixed", "wl_mixed", "", NULL, NULL,
+      "8 B..1 MiB blocks, live set growing and shrinking in phases (32/96/16/64/8 MiB)"),
+    WL("larson", "wl_larson", "", NULL, NULL,
+      "Larson server: threads replace random blocks in shared slots, 4 thread generations"),
+    WL("prodcons", "wl_prodcons", "", NULL, NULL,
+      "producer/consumer pairs: every block is freed by another thread"),
+    WL("threads", "wl_threads", "", NULL, NULL,
+      "10000 short-lived threads; each frees blocks left by earlier threads"),
+    WL("realloc", "wl_realloc", "", NULL, NULL,
+      "strings grown by exact-size realloc, arrays by doubling (up to 4 MiB)"),
+    WL("large", "wl_large", "--mode random", NULL, NULL,
+      "64 KiB..64 MiB blocks, up to 8 live per thread, every page touched"),
+    WL("large-cycle", "wl_large", "--mode cycle", NULL, NULL,
+      "free and reallocate 2..8 MiB blocks in a loop, every page touched"),
+    WL("falseshare", "wl_falseshare", "", NULL, NULL,
+      "threads write small blocks hard: passive (handed-out) and active false sharing"),
+    WL("frag", "wl_frag", "", NULL, NULL,
+      "fill, free every other block, allocate larger ones, release, refill, idle: RSS over time"),
+    WL("arena-free", "wl_arena", "--mode free", NULL, NULL,
+      "build 64K-node structures and free() every node one by one"),
+    WL("arena-destroy", "wl_arena_hk", "--mode destroy", "heapkit", "arena-free",
+      "the same structures in an explicit heap, released by one hk_heap_destroy()"),
+    /* Real programs (realprog.c): skipped, with the apt-get line, when the
+     * program is not installed. */
+    RP("real-python", "python3", "rp_python.py", NULL, NULL,
+      "Debian's python3 (PYTHONMALLOC=malloc): millions of dicts, lists, strings and records built and "
+      "dropped in threads; output checked against glibc's", HKB_REAL_PYTHON),
+    RP("real-sqlite", "sqlite3", ":memory:", NULL, NULL,
+      "the sqlite3 shell on an in-memory database: 210K rows (at scale 1) inserted, indexed, queried, updated and "
+      "deleted; output checked against glibc's", HKB_REAL_SQLITE),
+    RP("real-redis", "redis-server", "", NULL, NULL,
+      "redis-server on 127.0.0.1 driven by redis-benchmark (SET, GET, LPUSH, LPOP, pipelined); the server "
+      "is measured, its data checked", HKB_REAL_REDIS),
 };
 enum { NWORKLOADS = sizeof workloads / sizeof workloads[0] };
 
@@ -107,6 +124,8 @@ static void usage(FILE *f) {
         "  --bindir DIR        where the workload programs are (default: beside hkbench)\n"
         "  --timeout SEC       limit per run (default 60 x max(1, scale))\n"
         "  --max-fail N        stop running a pair after N failed runs (default 2)\n"
+        "  --program NAME=PATH where a real program is (python3, sqlite3, redis-server,\n"
+        "                      redis-benchmark; default /usr/bin/NAME)\n"
         "  --instr             also count instructions per malloc+free (callgrind)\n"
         "  --instr-only        only count instructions\n"
         "  --strict            exit 1 when any run failed\n"
@@ -363,7 +382,9 @@ static void run_one(hkb_t *b, hkb_run_t *r, int index, int total) {
     hkb_child_t c;
     r->done = 1;
     r->exit_code = -1;
-    if (hkb_spawn(argv, al->run_path, b->timeout_s, &c) != 0) {
+    if (w->real) {
+        hkb_real_run(b, r);
+    } else if (hkb_spawn(argv, al->run_path, b->timeout_s, &c) != 0) {
         snprintf(r->error, sizeof r->error, "could not start: %s", strerror(errno));
     } else {
         r->exit_code = c.exit_code;
@@ -403,11 +424,12 @@ static void run_one(hkb_t *b, hkb_run_t *r, int index, int total) {
         }
         hkb_child_free(&c);
     }
-    char m[32];
+    char m[32], rps[48] = "";
+    if (r->ok && isfinite(r->rps)) snprintf(rps, sizeof rps, "  %.0fK req/s", r->rps / 1000);
     if (r->ok)
-        printf("[%3d/%d] %-13s %-9s run %d/%d  time %7.3f s  cpu %7.3f s  peak RSS %10s  minflt %8ld\n", index,
+        printf("[%3d/%d] %-13s %-9s run %d/%d  time %7.3f s  cpu %7.3f s  peak RSS %10s  minflt %8ld%s\n", index,
                total, w->name, al->name, r->rep + 1, b->runs, r->wall_s, r->cpu_s, mib((double)r->maxrss_kib, m, sizeof m),
-               r->minflt);
+               r->minflt, rps);
     else
         printf("[%3d/%d] %-13s %-9s run %d/%d  FAILED: %s\n", index, total, w->name, al->name, r->rep + 1, b->runs,
                r->error);
@@ -523,6 +545,9 @@ int main(int argc, char **argv) {
             timeout = atof(v);
         } else if (!strcmp(o, "--max-fail")) {
             b.max_fail = atoi(v);
+        } else if (!strcmp(o, "--program")) {
+            if (hkb_real_set_program(v) != 0)
+                die("--program wants NAME=PATH with NAME one of python3, sqlite3, redis-server, redis-benchmark; got '%s'", v);
         } else {
             die("unknown option '%s' (see --help)", o);
         }
@@ -597,8 +622,9 @@ int main(int argc, char **argv) {
     if (list) {
         printf("workloads:\n");
         for (int i = 0; i < NWORKLOADS; i++)
-            printf("  %-14s %s%s%s\n", workloads[i].name, workloads[i].description,
-                   workloads[i].only ? " [only " : "", workloads[i].only ? "heapkit]" : "");
+            printf("  %-14s %s%s%s%s\n", workloads[i].name, workloads[i].description,
+                   workloads[i].only ? " [only " : "", workloads[i].only ? "heapkit]" : "",
+                   workloads[i].real ? " [real program]" : "");
         printf("allocators:\n");
         for (int a = 0; a < b.nalloc; a++)
             printf("  %-10s %s%s\n", b.alloc[a].name, *b.alloc[a].path ? b.alloc[a].path : "(system malloc)",
@@ -627,10 +653,16 @@ int main(int argc, char **argv) {
         hkb_workload_t *wk = &b.work[w];
         char prog[PATH_MAX + 32];
         snprintf(prog, sizeof prog, "%s/%s", b.bin_dir, wk->program);
-        wk->ok = access(prog, X_OK) == 0;
-        if (!wk->ok)
-            snprintf(wk->reason, sizeof wk->reason, "%s not built%s", wk->program,
-                     wk->only ? " (needs the heapkit library target)" : "");
+        if (wk->real) {
+            /* Present? Then its reference run under glibc (not for
+             * instruction counts, which run no workload). */
+            hkb_real_prepare(&b, wk, !b.instr_only);
+        } else {
+            wk->ok = access(prog, X_OK) == 0;
+            if (!wk->ok)
+                snprintf(wk->reason, sizeof wk->reason, "%s not built%s", wk->program,
+                         wk->only ? " (needs the heapkit library target)" : "");
+        }
         int any = 0;
         for (int a = 0; a < b.nalloc; a++)
             if (b.alloc[a].ok && (!wk->only || !strcmp(wk->only, b.alloc[a].name))) any = 1;
@@ -663,6 +695,7 @@ int main(int argc, char **argv) {
                     if (b.work[w].only && strcmp(b.work[w].only, b.alloc[a].name)) continue;
                     hkb_run_t *r = &b.run[b.nrun++];
                     r->w = w, r->a = a, r->rep = rep;
+                    r->rps = NAN;
                 }
             }
         for (int i = 0; i < b.nrun; i++) {
@@ -712,8 +745,10 @@ int main(int argc, char **argv) {
     printf("wrote %s\n", path);
     printf("total time %.0f s\n", b.total_wall_s);
 
-    int failed = 0;
+    int failed = 0, skipped = 0;
     for (int i = 0; i < b.nrun; i++) failed += !b.run[i].ok;
     if (failed) printf("%d of %d runs failed or were not run (see the table)\n", failed, b.nrun);
+    for (int w = 0; w < b.nwork; w++) skipped += !b.work[w].ok;
+    if (skipped && !b.instr_only) printf("%d workload%s skipped, not run (see above)\n", skipped, skipped == 1 ? "" : "s");
     return strict && failed ? 1 : 0;
 }

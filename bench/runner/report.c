@@ -49,6 +49,10 @@ void hkb_print_table(hkb_t *b, FILE *f) {
                 "+-%", "cpu s", "peak RSS", "minflt", "eff", "t/glibc", "m/glibc", "t/best", "m/best");
         for (int w = 0; w < b->nwork; w++) {
             int shown = 0;
+            if (!b->work[w].ok) {
+                fprintf(f, "%-13s SKIPPED: %s\n", b->work[w].name, b->work[w].reason);
+                continue;
+            }
             for (int a = 0; a < na; a++) {
                 hkb_summary_t *s = &b->sum[w * na + a];
                 if (!s->present) continue;
@@ -83,9 +87,23 @@ void hkb_print_table(hkb_t *b, FILE *f) {
                 fprintf(f, "\n%s vs %s under %s: time %s, peak RSS %s", b->work[w].name, b->work[w].twin,
                         b->alloc[a].name, ratio(s->time_vs_twin, r1, sizeof r1), ratio(s->rss_vs_twin, r2, sizeof r2));
             }
+        int any_real = 0;
+        for (int w = 0; w < b->nwork; w++) {
+            if (!b->work[w].ok || !b->work[w].real) continue;
+            any_real = 1;
+            if (b->work[w].real != HKB_REAL_REDIS) continue;
+            fprintf(f, "\n%s: requests per second (median of redis-benchmark's total; higher is better):", b->work[w].name);
+            for (int a = 0; a < na; a++) {
+                hkb_summary_t *s = &b->sum[w * na + a];
+                if (s->present && s->rps.n) fprintf(f, " %s %.0fK", b->alloc[a].name, s->rps.median / 1000);
+            }
+        }
         fprintf(f, "\ntime: wall seconds; +-%%: (max-min)/median; m: peak RSS; eff: live bytes / peak RSS;\n"
                    "t/glibc, m/glibc: ratio to glibc; t/best, m/best: ratio to the best other allocator\n"
                    "(below 1: better than all the others). Lower is better everywhere but eff.\n");
+        if (any_real)
+            fprintf(f, "real-*: real programs, output checked against an untimed glibc run; no eff. (their live\n"
+                       "bytes are unknown). real-redis: time is redis-benchmark's; CPU, RSS, faults the server's.\n");
         fprintf(f, "\ngeometric mean over workloads (lower is better)\n");
         fprintf(f, "%-9s %9s %9s %9s %10s %9s %9s %10s\n", "allocator", "t/glibc", "m/glibc", "cpu/glibc",
                 "workloads", "t/best", "m/best", "workloads");
@@ -274,6 +292,12 @@ int hkb_write_json(hkb_t *b, const char *path) {
         jw_str(&w, "description", wk->description);
         jw_str(&w, "status", wk->ok ? "ok" : "skipped");
         jw_str(&w, "reason", wk->reason);
+        jw_str(&w, "kind", hkb_kind(wk));
+        jw_str(&w, "command", wk->real ? wk->command : "");
+        jw_str(&w, "version", wk->real ? wk->version : "");
+        jw_bool(&w, "live_known", !wk->real);
+        jw_str(&w, "reference_hash", wk->real ? wk->ref_hash : "");
+        jw_str(&w, "reference_error", wk->real ? wk->ref_error : "");
         jw_close(&w, '}');
     }
     jw_close(&w, ']');
@@ -304,6 +328,9 @@ int hkb_write_json(hkb_t *b, const char *path) {
         jw_int(&w, "ops", r->ops);
         jw_int(&w, "live_peak", r->live_peak);
         jw_str(&w, "malloc_from", r->malloc_from);
+        jw_str(&w, "output_hash", r->out_hash);
+        jw_num(&w, "rps", r->rps);
+        jw_str(&w, "detail", r->detail);
         jw_arr(&w, "phases");
         for (int k = 0; k < r->nphases; k++) {
             jw_obj(&w, NULL);
@@ -341,6 +368,7 @@ int hkb_write_json(hkb_t *b, const char *path) {
         jw_stat(&w, "cpu_s", &s->cpu);
         jw_stat(&w, "maxrss_kib", &s->rss_kib);
         jw_stat(&w, "minflt", &s->minflt);
+        jw_stat(&w, "rps", &s->rps);
         jw_num(&w, "live_peak", s->live_peak);
         jw_num(&w, "efficiency", s->efficiency);
         jw_num(&w, "time_vs_glibc", s->time_vs_glibc);

@@ -60,10 +60,10 @@ void hkb_summarise(hkb_t *b) {
     int na = b->nalloc, nw = b->nwork;
     b->sum = calloc((size_t)(na * nw) + 1, sizeof *b->sum);
     if (!b->sum) return;
-    double *wall = malloc(sizeof(double) * (size_t)(b->runs + 1) * 5);
+    double *wall = malloc(sizeof(double) * (size_t)(b->runs + 1) * 6);
     if (!wall) return;
     double *cpu = wall + b->runs + 1, *rss = cpu + b->runs + 1, *flt = rss + b->runs + 1,
-           *live = flt + b->runs + 1;
+           *live = flt + b->runs + 1, *rps = live + b->runs + 1;
 
     for (int w = 0; w < nw; w++)
         for (int a = 0; a < na; a++) {
@@ -75,7 +75,7 @@ void hkb_summarise(hkb_t *b) {
             s->time_vs_glibc = s->rss_vs_glibc = s->time_vs_best = s->rss_vs_best = NAN;
             s->time_vs_twin = s->rss_vs_twin = s->cpu_vs_glibc = NAN;
             s->efficiency = s->live_peak = NAN;
-            int n = 0;
+            int n = 0, nr = 0;
             for (int i = 0; i < b->nrun; i++) {
                 hkb_run_t *r = &b->run[i];
                 if (r->w != w || r->a != a) continue;
@@ -90,6 +90,7 @@ void hkb_summarise(hkb_t *b) {
                 rss[n] = (double)r->maxrss_kib;
                 flt[n] = (double)r->minflt;
                 live[n] = (double)r->live_peak;
+                if (isfinite(r->rps)) rps[nr++] = r->rps;
                 n++;
             }
             s->n_ok = n;
@@ -97,8 +98,10 @@ void hkb_summarise(hkb_t *b) {
             s->cpu = hkb_stat(cpu, n);
             s->rss_kib = hkb_stat(rss, n);
             s->minflt = hkb_stat(flt, n);
+            s->rps = hkb_stat(rps, nr);
             if (n) {
-                s->live_peak = hkb_median(live, n);
+                /* A real program's live bytes are unknown: no efficiency. */
+                if (!b->work[w].real) s->live_peak = hkb_median(live, n);
                 if (s->live_peak > 0 && s->rss_kib.median > 0)
                     s->efficiency = s->live_peak / (s->rss_kib.median * 1024.0);
                 /* The representative run for charts: the one whose time is

@@ -281,20 +281,24 @@ static const char *required[] = {
     "allocators[].malloc_from:string", "allocators[].reason:string",
     "workloads[].name:string", "workloads[].program:string", "workloads[].args:string",
     "workloads[].only:string|null", "workloads[].twin:string|null", "workloads[].description:string", "workloads[].status:string",
-    "workloads[].reason:string",
+    "workloads[].reason:string", "workloads[].kind:string", "workloads[].command:string",
+    "workloads[].version:string", "workloads[].live_known:bool", "workloads[].reference_hash:string",
+    "workloads[].reference_error:string",
     "runs[].workload:string", "runs[].allocator:string", "runs[].rep:number", "runs[].done:bool", "runs[].ok:bool",
     "runs[].exit_code:number", "runs[].signal:number", "runs[].timed_out:bool", "runs[].error:string",
     "runs[].wall_s:number", "runs[].cpu_s:number", "runs[].user_s:number", "runs[].sys_s:number",
     "runs[].maxrss_kib:number", "runs[].hwm_kib:number", "runs[].minflt:number", "runs[].majflt:number",
     "runs[].nvcsw:number", "runs[].nivcsw:number", "runs[].ops:number", "runs[].live_peak:number",
-    "runs[].malloc_from:string", "runs[].phases:array", "runs[].phases[]?.step:number",
+    "runs[].malloc_from:string", "runs[].output_hash:string", "runs[].rps:number|null", "runs[].detail:string",
+    "runs[].phases:array", "runs[].phases[]?.step:number",
     "runs[].phases[]?.name:string", "runs[].samples:array", "runs[].samples[]?:array",
     "runs[].samples[]?.[]:number",
     "summary[].workload:string", "summary[].allocator:string", "summary[].n_ok:number", "summary[].n_fail:number",
     "summary[].wall_s.n:number", "summary[].wall_s.median:number", "summary[].wall_s.min:number",
     "summary[].wall_s.max:number", "summary[].wall_s.spread_pct:number", "summary[].cpu_s.median:number",
-    "summary[].maxrss_kib.median:number", "summary[].minflt.median:number", "summary[].live_peak:number",
-    "summary[].efficiency:number", "summary[].time_vs_glibc:number|null", "summary[].rss_vs_glibc:number|null", "summary[].cpu_vs_glibc:number|null",
+    "summary[].maxrss_kib.median:number", "summary[].minflt.median:number", "summary[].rps.n:number",
+    "summary[].rps.median:number|null", "summary[].live_peak:number|null",
+    "summary[].efficiency:number|null", "summary[].time_vs_glibc:number|null", "summary[].rss_vs_glibc:number|null", "summary[].cpu_vs_glibc:number|null",
     "summary[].time_vs_best_other:number|null", "summary[].rss_vs_best_other:number|null",
     "summary[].best_other_time:string|null", "summary[].best_other_rss:string|null",
     "summary[].time_vs_twin:number|null", "summary[].rss_vs_twin:number|null", "summary[].median_run:number",
@@ -358,15 +362,23 @@ static void test_runner(const char *runner, const char *out, const char *heapkit
         if (!strcmp(a->str, "glibc")) glibc_runs++, glibc_ok += ok->num == 1;
         if (!strcmp(a->str, "heapkit")) hk_runs++, hk_ok += ok->num == 1;
     }
-    CHECK(works->n == 14);
-    CHECK(glibc_runs == 2 * 13); /* arena-destroy runs under heapkit only */
+    /* 14 synthetic workloads and the 3 real programs, which run where
+     * installed (and are then checked like the others). */
+    CHECK(works->n == 17);
+    int nreal = 0;
+    for (int i = 0; i < works->n; i++) {
+        const jval_t *k = json_get(works->item[i], "kind"), *st = json_get(works->item[i], "status");
+        if (k && !strcmp(k->str, "real") && st && !strcmp(st->str, "ok")) nreal++;
+    }
+    printf("note: %d of the 3 real programs installed and run\n", nreal);
+    CHECK(glibc_runs == 2 * (13 + nreal)); /* arena-destroy runs under heapkit only */
     CHECK(glibc_ok == glibc_runs);
     if (heapkit) {
         const jval_t *hk = find_row(json_get(v, "allocators"), "name", "heapkit", NULL, NULL);
         const jval_t *st = hk ? json_get(hk, "status") : NULL;
         if (st && strcmp(st->str, "ok")) fprintf(stderr, "heapkit skipped: %s\n", json_get(hk, "reason")->str);
         CHECK(st && !strcmp(st->str, "ok"));
-        CHECK(hk_runs == 2 * 14);
+        CHECK(hk_runs == 2 * (14 + nreal));
         CHECK(hk_ok == hk_runs);
     }
     const jval_t *g = find_row(sum, "workload", "small-lifo", "allocator", "glibc");
@@ -377,10 +389,14 @@ static void test_runner(const char *runner, const char *out, const char *heapkit
     const jval_t *ws = json_get(g, "wall_s");
     CHECK(json_get(ws, "min")->num <= json_get(ws, "median")->num &&
           json_get(ws, "median")->num <= json_get(ws, "max")->num);
-    /* Efficiency is live bytes over peak RSS: in (0, 1]. */
+    /* Efficiency is live bytes over peak RSS: in (0, 1]; none for a real
+     * program, whose live bytes are unknown. */
     for (int i = 0; i < sum->n; i++) {
-        const jval_t *e = json_get(sum->item[i], "efficiency");
-        CHECK(e && e->type == J_NUMBER && e->num > 0 && e->num <= 1.0);
+        const jval_t *e = json_get(sum->item[i], "efficiency"), *wn = json_get(sum->item[i], "workload");
+        const jval_t *wk = wn ? find_row(works, "name", wn->str, NULL, NULL) : NULL;
+        int real = wk && !strcmp(json_get(wk, "kind")->str, "real");
+        if (real) CHECK(e && e->type == J_NULL);
+        else CHECK(e && e->type == J_NUMBER && e->num > 0 && e->num <= 1.0);
     }
     /* The frag runs carry the samples for the memory-over-time chart. */
     const jval_t *fr = find_row(runs, "workload", "frag", "allocator", "glibc");
@@ -398,7 +414,8 @@ static void test_runner(const char *runner, const char *out, const char *heapkit
     CHECK(strstr(html, "<polyline") != NULL); /* the line chart */
     CHECK(strstr(html, "frag: resident memory") != NULL);
     const char *names[] = { "small-lifo", "small-fifo", "small-random", "mixed", "larson", "prodcons", "threads",
-                            "realloc", "large", "large-cycle", "falseshare", "frag", "arena-free", "arena-destroy" };
+                            "realloc", "large", "large-cycle", "falseshare", "frag", "arena-free", "arena-destroy",
+                            "real-python", "real-sqlite", "real-redis" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char id[64];
         snprintf(id, sizeof id, "id=\"w-%s\"", names[i]);
@@ -500,6 +517,7 @@ static void test_instr(const char *runner, const char *out) {
     }
     json_free(v);
 }
+
 
 int main(int argc, char **argv) {
     if (argc < 2) {
