@@ -14,6 +14,20 @@
  *                              not provide malloc, are reported and skipped,
  *                              not fatal; a bad option is fatal
  *   instr --runner R --out D   the callgrind instruction counts
+ *   real --runner R --out D --workload W [--heapkit SO]
+ *                              one real program (real-python, real-sqlite,
+ *                              real-redis) at a tiny size under glibc (and
+ *                              heapkit): every run ok, the same output
+ *                              hash as the glibc reference, malloc served
+ *                              by the right library, its JSON fields. Exits
+ *                              77 (ctest: skipped) when the program is not
+ *                              installed
+ *   realcheck --runner R --out D [--heapkit SO]
+ *                              needs no real program: a missing one is
+ *                              skipped with its apt-get line and counted
+ *                              nowhere; a program whose output changes
+ *                              under an allocator fails those runs; a
+ *                              failing reference run fails every run
  *
  * Every check can fail: each one compares against something the harness
  * could get wrong. No check looks at speed.
@@ -519,9 +533,274 @@ static void test_instr(const char *runner, const char *out) {
 }
 
 
+/* ---- real programs ---------------------------------------------------------------- */
+
+static int count_runs(const jval_t *runs, const char *workload, const char *alloc, int *ok) {
+    int n = 0;
+    if (ok) *ok = 0;
+    for (int i = 0; runs && i < runs->n; i++) {
+        const jval_t *w = json_get(runs->item[i], "workload"), *a = json_get(runs->item[i], "allocator");
+        if (!w || strcmp(w->str, workload) || (alloc && (!a || strcmp(a->str, alloc)))) continue;
+        n++;
+        if (ok && json_get(runs->item[i], "ok")->num == 1) (*ok)++;
+    }
+    return n;
+}
+
+static jval_t *load_json(const char *out) {
+    char path[PATH_MAX], err[300];
+    snprintf(path, sizeof path, "%s/bench.json", out);
+    jval_t *v = json_parse_file(path, err, sizeof err);
+    if (!v) fprintf(stderr, "%s: %s\n", path, err);
+    return v;
+}
+
+static int test_real(const char *runner, const char *out, const char *workload, const char *heapkit) {
+    char allocs[64];
+    snprintf(allocs, sizeof allocs, "glibc%s", heapkit ? ",heapkit" : "");
+    char *argv[] = { (char *)runner, "--scale", "0.01", "--runs", "2", "--workloads", (char *)workload,
+                     "--allocators", allocs, "--out", (char *)out, "--strict", "--timeout", "120",
+                     heapkit ? "--heapkit" : NULL, (char *)heapkit, NULL };
+    hkb_child_t c;
+    REQUIRE(hkb_spawn(argv, "", 600, &c) == 0);
+    /* Not installed: a skip with the apt-get line, never a pass. */
+    char skip[128];
+    snprintf(skip, sizeof skip, "skipping workload %s: ", workload);
+    const char *sk = c.out ? strstr(c.out, skip) : NULL;
+    if (sk) {
+        int nl = (int)strcspn(sk, "\n");
+        int missing = strstr(sk, "not found (apt-get install ") != NULL && (int)(strstr(sk, "not found") - sk) < nl;
+        if (missing) {
+            printf("SKIP: %.*s; this test did not run\n", nl, sk);
+            fflush(stdout);
+            hkb_child_free(&c);
+            exit(77);
+        }
+        fprintf(stderr, "%.*s\n", nl, sk); /* skipped for another reason: a failure */
+    }
+    if (c.exit_code != 0) fprintf(stderr, "hkbench exited %d\nstdout:\n%s\nstderr:\n%s\n", c.exit_code, c.out, c.err);
+    CHECK(c.exit_code == 0);
+    CHECK(c.out && strstr(c.out, "reference ") && strstr(c.out, "under glibc (untimed)"));
+    hkb_child_free(&c);
+
+    jval_t *v = load_json(out);
+    REQUIRE(v != NULL);
+    char err[300];
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+        int ok = json_require(v, required[i], err, sizeof err);
+        if (!ok) fprintf(stderr, "bench.json: %s\n", err);
+        CHECK(ok);
+    }
+    const jval_t *wk = find_row(json_get(v, "workloads"), "name", workload, NULL, NULL);
+    REQUIRE(wk != NULL);
+    CHECK(!strcmp(json_get(wk, "kind")->str, "real"));
+    CHECK(!strcmp(json_get(wk, "status")->str, "ok"));
+    CHECK(json_get(wk, "live_known")->num == 0);
+    CHECK(*json_get(wk, "command")->str && *json_get(wk, "version")->str);
+    const char *ref = json_get(wk, "reference_hash")->str;
+    CHECK(strlen(ref) == 16 && strspn(ref, "0123456789abcdef") == 16);
+    CHECK(!*json_get(wk, "reference_error")->str);
+
+    /* Every run ok, and printed what glibc's reference printed. */
+    const jval_t *runs = json_get(v, "runs");
+    int gok = 0, hok = 0;
+    CHECK(count_runs(runs, workload, "glibc", &gok) == 2 && gok == 2);
+    if (heapkit) CHECK(count_runs(runs, workload, "heapkit", &hok) == 2 && hok == 2);
+    CHECK(count_runs(runs, workload, NULL, NULL) == (heapkit ? 4 : 2));
+    for (int i = 0; runs && i < runs->n; i++) {
+        const jval_t *r = runs->item[i];
+        const char *a = json_get(r, "allocator")->str, *from = json_get(r, "malloc_from")->str;
+        const char *err_s = json_get(r, "error")->str;
+        if (*err_s) fprintf(stderr, "%s under %s: %s\n", workload, a, err_s);
+        CHECK(!strcmp(json_get(r, "output_hash")->str, ref));
+        const char *base = strrchr(from, '/') ? strrchr(from, '/') + 1 : from;
+        if (!strcmp(a, "glibc")) CHECK(!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5));
+        else CHECK(strstr(base, "libheapkit") != NULL);
+        CHECK(json_get(r, "wall_s")->num > 0 && json_get(r, "cpu_s")->num > 0);
+        CHECK(json_get(r, "maxrss_kib")->num > 1000 && json_get(r, "minflt")->num > 0);
+        CHECK(json_get(r, "hwm_kib")->num > 1000);
+        CHECK(json_get(r, "ops")->num > 0);
+        CHECK(json_get(r, "live_peak")->num == -1);
+        const jval_t *rps = json_get(r, "rps");
+        if (!strcmp(workload, "real-redis")) {
+            CHECK(rps->type == J_NUMBER && rps->num > 0);
+            CHECK(strstr(json_get(r, "detail")->str, "SET ") && strstr(json_get(r, "detail")->str, "LPOP "));
+            /* The time is the benchmark's: requests / time is the rate. */
+            CHECK(fabs(json_get(r, "ops")->num / json_get(r, "wall_s")->num - rps->num) < 1e-6 * rps->num + 1);
+        } else {
+            CHECK(rps->type == J_NULL);
+        }
+    }
+    /* Summaries: ratios like any workload, no efficiency. */
+    const jval_t *sum = json_get(v, "summary");
+    const jval_t *g = find_row(sum, "workload", workload, "allocator", "glibc");
+    REQUIRE(g != NULL);
+    CHECK(json_get(g, "n_ok")->num == 2);
+    CHECK(json_get(g, "time_vs_glibc")->num == 1.0 && json_get(g, "rss_vs_glibc")->num == 1.0);
+    CHECK(json_get(g, "efficiency")->type == J_NULL && json_get(g, "live_peak")->type == J_NULL);
+    CHECK((json_get(json_get(g, "rps"), "n")->num == 2) == !strcmp(workload, "real-redis"));
+    if (heapkit) {
+        const jval_t *h = find_row(sum, "workload", workload, "allocator", "heapkit");
+        REQUIRE(h != NULL);
+        CHECK(json_get(h, "time_vs_glibc")->type == J_NUMBER && json_get(h, "time_vs_glibc")->num > 0);
+        CHECK(json_get(h, "rss_vs_glibc")->type == J_NUMBER && json_get(h, "rss_vs_glibc")->num > 0);
+        const jval_t *gm = find_row(json_get(v, "geomean"), "allocator", "heapkit", NULL, NULL);
+        CHECK(gm && json_get(gm, "workloads_vs_glibc")->num == 1);
+    }
+    json_free(v);
+
+    char path[PATH_MAX], id[64];
+    snprintf(path, sizeof path, "%s/report.html", out);
+    char *html = slurp(path, NULL);
+    REQUIRE(html != NULL);
+    snprintf(id, sizeof id, "id=\"w-%s\"", workload);
+    CHECK(strstr(html, id) != NULL);
+    CHECK(strstr(html, "Real program") != NULL);
+    CHECK(strstr(html, "No efficiency") != NULL);
+    free(html);
+    snprintf(path, sizeof path, "%s/summary.txt", out);
+    char *txt = slurp(path, NULL);
+    CHECK(txt && strstr(txt, workload) && strstr(txt, "real-*: real programs"));
+    free(txt);
+    return 0;
+}
+
+static void write_script(const char *path, const char *body) {
+    FILE *f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    fputs(body, f);
+    fclose(f);
+    chmod(path, 0755);
+}
+
+static void test_realcheck(const char *runner, const char *out, const char *heapkit) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", out);
+    mkdir(dir, 0777);
+
+    /* 1. Missing programs: skipped with the package to install; no runs,
+     *    no summary rows, not in the geometric means, and --strict is not
+     *    fooled into a failure either. */
+    struct { const char *prog, *workload, *apt, *other; } miss[] = {
+        { "python3", "real-python", "apt-get install python3", NULL },
+        { "sqlite3", "real-sqlite", "apt-get install sqlite3", NULL },
+        { "redis-server", "real-redis", "apt-get install redis-server redis-tools", NULL },
+        /* (a server that exists, so that the client is the one missing) */
+        { "redis-benchmark", "real-redis", "apt-get install redis-server redis-tools", "redis-server=/bin/sh" },
+    };
+    for (size_t i = 0; i < sizeof miss / sizeof miss[0]; i++) {
+        char prog[128], wl[64], o[PATH_MAX + 16], expect[256];
+        snprintf(prog, sizeof prog, "%s=/nonexistent/%s", miss[i].prog, miss[i].prog);
+        snprintf(wl, sizeof wl, "%s,small-lifo", miss[i].workload);
+        snprintf(o, sizeof o, "%s/missing-%zu", out, i);
+        char *argv[] = { (char *)runner, "--scale", "0.01", "--runs", "1", "--workloads", wl, "--allocators", "glibc",
+                         "--program", prog, "--out", o, "--strict", miss[i].other ? "--program" : NULL,
+                         (char *)miss[i].other, NULL };
+        hkb_child_t c;
+        REQUIRE(hkb_spawn(argv, "", 300, &c) == 0);
+        snprintf(expect, sizeof expect, "skipping workload %s: /nonexistent/%s not found (%s)", miss[i].workload,
+                 miss[i].prog, miss[i].apt);
+        if (!c.out || !strstr(c.out, expect)) fprintf(stderr, "expected '%s' in:\n%s\n", expect, c.out);
+        CHECK(c.out && strstr(c.out, expect));
+        CHECK(c.out && strstr(c.out, "1 workload skipped, not run"));
+        CHECK(c.exit_code == 0);
+        hkb_child_free(&c);
+        jval_t *v = load_json(o);
+        REQUIRE(v != NULL);
+        const jval_t *wk = find_row(json_get(v, "workloads"), "name", miss[i].workload, NULL, NULL);
+        CHECK(wk && !strcmp(json_get(wk, "status")->str, "skipped"));
+        CHECK(wk && strstr(json_get(wk, "reason")->str, miss[i].apt));
+        CHECK(count_runs(json_get(v, "runs"), miss[i].workload, NULL, NULL) == 0);
+        CHECK(find_row(json_get(v, "summary"), "workload", miss[i].workload, NULL, NULL) == NULL);
+        const jval_t *gm = find_row(json_get(v, "geomean"), "allocator", "glibc", NULL, NULL);
+        CHECK(gm && json_get(gm, "workloads_vs_glibc")->num == 1); /* small-lifo only */
+        json_free(v);
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/summary.txt", o);
+        char *txt = slurp(path, NULL);
+        CHECK(txt && strstr(txt, "SKIPPED: /nonexistent/"));
+        free(txt);
+        snprintf(path, sizeof path, "%s/report.html", o);
+        char *html = slurp(path, NULL);
+        CHECK(html && strstr(html, "skipped: /nonexistent/"));
+        free(html);
+    }
+    /* An unknown program name is refused. */
+    {
+        char *argv[] = { (char *)runner, "--program", "perl=/usr/bin/perl", "--out", dir, NULL };
+        hkb_child_t c;
+        REQUIRE(hkb_spawn(argv, "", 60, &c) == 0);
+        CHECK(c.exit_code == 2);
+        hkb_child_free(&c);
+    }
+
+    /* 2. A failing reference run: every run fails, at no cost, and says why. */
+    char fake[PATH_MAX + 32];
+    snprintf(fake, sizeof fake, "%s/fake-python-fails", out);
+    write_script(fake, "#!/bin/sh\necho 'broken on purpose' >&2\nexit 3\n");
+    {
+        char prog[PATH_MAX + 48], o[PATH_MAX + 16];
+        snprintf(prog, sizeof prog, "python3=%s", fake);
+        snprintf(o, sizeof o, "%s/reffail", out);
+        char *argv[] = { (char *)runner, "--scale", "0.01", "--runs", "2", "--workloads", "real-python",
+                         "--allocators", "glibc", "--program", prog, "--out", o, "--strict", NULL };
+        hkb_child_t c;
+        REQUIRE(hkb_spawn(argv, "", 300, &c) == 0);
+        CHECK(c.exit_code == 1); /* --strict: runs failed */
+        CHECK(c.out && strstr(c.out, "reference real-python  FAILED: exit 3: broken on purpose"));
+        hkb_child_free(&c);
+        jval_t *v = load_json(o);
+        REQUIRE(v != NULL);
+        const jval_t *runs = json_get(v, "runs");
+        int ok = 0;
+        CHECK(count_runs(runs, "real-python", "glibc", &ok) == 2 && ok == 0);
+        for (int i = 0; runs && i < runs->n; i++)
+            CHECK(strstr(json_get(runs->item[i], "error")->str, "the untimed reference run under glibc failed") != NULL);
+        const jval_t *wk = find_row(json_get(v, "workloads"), "name", "real-python", NULL, NULL);
+        CHECK(wk && strstr(json_get(wk, "reference_error")->str, "broken on purpose"));
+        json_free(v);
+    }
+
+    /* 3. A program whose output changes under one allocator: those runs
+     *    fail with the first differing line; glibc's pass. The fake is a
+     *    shell script: the probe in /bin/sh still proves the preload. */
+    if (!heapkit) {
+        printf("note: no --heapkit: the output-mismatch check needs a second allocator; not run\n");
+        return;
+    }
+    snprintf(fake, sizeof fake, "%s/fake-python-differs", out);
+    write_script(fake, "#!/bin/sh\necho 'line one'\ncase \"$LD_PRELOAD\" in\n"
+                       "  *libheapkit*) echo 'line two (heapkit)' ;;\n  *) echo 'line two' ;;\nesac\n");
+    {
+        char prog[PATH_MAX + 48], o[PATH_MAX + 16];
+        snprintf(prog, sizeof prog, "python3=%s", fake);
+        snprintf(o, sizeof o, "%s/mismatch", out);
+        char *argv[] = { (char *)runner, "--scale", "0.01", "--runs", "2", "--workloads", "real-python",
+                         "--allocators", "glibc,heapkit", "--heapkit", (char *)heapkit, "--program", prog,
+                         "--out", o, "--strict", NULL };
+        hkb_child_t c;
+        REQUIRE(hkb_spawn(argv, "", 300, &c) == 0);
+        CHECK(c.exit_code == 1);
+        CHECK(c.out && strstr(c.out, "output differs from the glibc reference at line 2: "
+                                     "\"line two (heapkit)\" instead of \"line two\""));
+        hkb_child_free(&c);
+        jval_t *v = load_json(o);
+        REQUIRE(v != NULL);
+        const jval_t *runs = json_get(v, "runs");
+        int gok = 0, hok = 0;
+        CHECK(count_runs(runs, "real-python", "glibc", &gok) == 2 && gok == 2);
+        CHECK(count_runs(runs, "real-python", "heapkit", &hok) == 2 && hok == 0);
+        const jval_t *h = find_row(json_get(v, "summary"), "workload", "real-python", "allocator", "heapkit");
+        CHECK(h && json_get(h, "n_ok")->num == 0 && json_get(h, "time_vs_glibc")->type == J_NULL);
+        const jval_t *gm = find_row(json_get(v, "geomean"), "allocator", "heapkit", NULL, NULL);
+        CHECK(gm && json_get(gm, "workloads_vs_glibc")->num == 0); /* a failed pair counts nowhere */
+        json_free(v);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_bench units|workloads|runner|missing|instr [options]\n");
+        fprintf(stderr, "usage: test_bench units|workloads|runner|missing|instr|real|realcheck [options]\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -532,6 +811,16 @@ int main(int argc, char **argv) {
         REQUIRE(bindir != NULL);
         test_workloads(bindir, opt(argc, argv, "--preload"), flag(argc, argv, "--expect-override"),
                        flag(argc, argv, "--arena-hk"));
+    } else if (!strcmp(cmd, "real") || !strcmp(cmd, "realcheck")) {
+        const char *runner = opt(argc, argv, "--runner"), *out = opt(argc, argv, "--out");
+        REQUIRE(runner && out);
+        if (!strcmp(cmd, "real")) {
+            const char *wl = opt(argc, argv, "--workload");
+            REQUIRE(wl != NULL);
+            test_real(runner, out, wl, opt(argc, argv, "--heapkit"));
+        } else {
+            test_realcheck(runner, out, opt(argc, argv, "--heapkit"));
+        }
     } else if (!strcmp(cmd, "runner") || !strcmp(cmd, "missing") || !strcmp(cmd, "instr")) {
         const char *runner = opt(argc, argv, "--runner"), *out = opt(argc, argv, "--out");
         REQUIRE(runner && out);
