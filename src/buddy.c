@@ -281,9 +281,17 @@ bool _hk_buddy_grow(hk_heap_t *h, hk_page_t *head, size_t npages) {
 
 /* ---- Decommit ------------------------------------------------------------------ */
 
-/* Decommits pages [start, end) of chunk c, all free; returns nothing, the
- * flags and counts follow what the OS did. */
+/* Decommits pages [start, end) of chunk c, all free; the flags and counts
+ * follow what the OS did. With OS pages larger than ours (16/64 KiB on some
+ * aarch64 kernels) only the whole OS pages inside the run are decommitted:
+ * the flag "uncommitted" promises calloc zeroed memory, so it must not be
+ * set on a page the OS left alone. */
 static void decommit_run(hk_heap_t *h, hk_chunk_t *c, size_t start, size_t end) {
+    size_t per_os = _hk_os_page_size > HK_PAGE_SIZE ? _hk_os_page_size >> HK_PAGE_SHIFT : 1;
+    /* The chunk's data is 4 MiB aligned, so page indices round like addresses. */
+    start = (start + per_os - 1) / per_os * per_os;
+    end = end / per_os * per_os;
+    if (end <= start) return;
     size_t committed = 0;
     for (size_t p = start; p < end; p++) committed += c->pages[p].committed;
     if (committed == 0) return;

@@ -79,6 +79,7 @@ hk_chunk_t *_hk_chunk_alloc(void) {
     hk_unlock(&cache_lock);
     if (c) {
         c->h.next = c->h.prev = NULL;
+        c->h.meta_decommitted = 0;
         return c;
     }
     uint8_t *base = _hk_os_reserve(CHUNK_RESERVE, HK_CHUNK_SIZE, HK_META_SIZE);
@@ -95,15 +96,23 @@ static void chunk_unmap(hk_chunk_t *c) {
 }
 
 /* Decommits a cached chunk: its data, and the descriptor pages past the
- * first (they read zero afterwards: inner and uncommitted, as wanted). */
+ * first (they read zero afterwards: inner and uncommitted, as wanted).
+ * The flags change only for what the OS really decommitted: a flag that
+ * says "uncommitted" promises calloc zeroed memory. */
 static void chunk_decommit(hk_chunk_t *c) {
-    if (c->h.committed_pages == 0) return;
-    _hk_os_decommit(hk_chunk_data(c), HK_CHUNK_SIZE);
+    if (c->h.meta_decommitted) return;
+    if (c->h.committed_pages != 0) {
+        if (_hk_os_decommit(hk_chunk_data(c), HK_CHUNK_SIZE) != 0) return; /* e.g. mlockall */
+        c->h.committed_pages = 0;
+    }
+    /* The data is all decommitted now. The descriptor pages past the first
+     * can go too; if the OS refuses, clear their flags by hand. */
     size_t first = HK_PAGE_SIZE;
-    _hk_os_decommit((uint8_t *)c + first, HK_META_SIZE - first);
     size_t in_first = (first - offsetof(hk_chunk_t, pages)) / sizeof(hk_page_t);
+    if (_hk_os_decommit((uint8_t *)c + first, HK_META_SIZE - first) != 0)
+        for (size_t i = in_first; i < HK_CHUNK_PAGES; i++) c->pages[i].committed = 0;
     for (size_t i = 0; i < in_first; i++) c->pages[i].committed = 0;
-    c->h.committed_pages = 0;
+    c->h.meta_decommitted = 1;
 }
 
 void _hk_chunk_free(hk_chunk_t *c) {
@@ -151,8 +160,11 @@ static hk_chunk_t *huge_from_cache(size_t need) {
         cached_huge_bytes -= found->h.huge_reserved;
     }
     hk_unlock(&cache_lock);
-    if (found && found->h.huge_reserved / 2 > need)
-        _hk_os_decommit(hk_chunk_data(found) + need, found->h.huge_reserved - need);
+    if (found && found->h.huge_reserved / 2 > need) {
+        size_t keep = (need + _hk_os_page_size - 1) & ~(_hk_os_page_size - 1);
+        if (keep < found->h.huge_reserved)
+            _hk_os_decommit(hk_chunk_data(found) + keep, found->h.huge_reserved - keep);
+    }
     return found;
 }
 
@@ -225,9 +237,9 @@ hk_chunk_t *_hk_huge_resize(hk_chunk_t *c, size_t size) {
     if (need <= c->h.huge_reserved) {
         /* Shrinking by more than half gives the tail back; otherwise the
          * block stays as it is, ready to grow again. */
-        if (need < c->h.huge_reserved / 2) {
-            _hk_os_decommit(hk_chunk_data(c) + need, c->h.huge_reserved - need);
-        }
+        size_t keep = (need + _hk_os_page_size - 1) & ~(_hk_os_page_size - 1);
+        if (need < c->h.huge_reserved / 2 && keep < c->h.huge_reserved)
+            _hk_os_decommit(hk_chunk_data(c) + keep, c->h.huge_reserved - keep);
         c->h.huge_size = size;
         return c;
     }
@@ -235,30 +247,45 @@ hk_chunk_t *_hk_huge_resize(hk_chunk_t *c, size_t size) {
      * remapped O(log n) times. */
     size_t grown = c->h.huge_reserved + c->h.huge_reserved / 8;
     if (grown > need) need = (grown + HK_PAGE_SIZE - 1) & ~(HK_PAGE_SIZE - 1);
+    size_t old_size = huge_reserve_size(c), new_size = HK_META_SIZE + need;
+    if (_hk_os_resize(c, old_size, new_size) == 0) {
+        c->h.huge_reserved = need;
+        c->h.huge_size = size;
+        return c; /* grown in place: same address, same map slot */
+    }
+    /* Move into a fresh aligned reservation. The map byte of the old slot is
+     * cleared before the old range is released (another thread may map a
+     * chunk there the moment it is), and set for the new one before. */
+    uint8_t *dst = _hk_os_reserve(new_size, HK_CHUNK_SIZE, HK_META_SIZE);
+    if (dst == NULL) return NULL;
     uintptr_t old_data = (uintptr_t)hk_chunk_data(c);
-    uint8_t *base = _hk_os_remap(c, huge_reserve_size(c), HK_META_SIZE + need,
-                                 HK_CHUNK_SIZE, HK_META_SIZE);
-    if (base == NULL) return NULL;
-    hk_chunk_t *n = (hk_chunk_t *)base;
+    uintptr_t new_data = (uintptr_t)dst + HK_META_SIZE;
+    map_set(new_data, true);
+    map_set(old_data, false);
+    if (_hk_os_move(c, old_size, dst, new_size) != 0) {
+        map_set(old_data, true);
+        map_set(new_data, false);
+        _hk_os_release(dst, new_size);
+        return NULL;
+    }
+    hk_chunk_t *n = (hk_chunk_t *)dst;
     n->h.huge_reserved = need;
     n->h.huge_size = size;
-    n->h.huge_base = base;
-    if ((uintptr_t)hk_chunk_data(n) != old_data) {
-        map_set(old_data, false);
-        map_set((uintptr_t)hk_chunk_data(n), true);
-    }
+    n->h.huge_base = dst;
     return n;
 }
 
 /* ---- Delayed decommit ------------------------------------------------------ */
 
 void _hk_chunk_cache_purge(bool force) {
-    uint64_t now = _hk_os_now_ms();
     uint64_t delay = (uint64_t)_hk_options.decommit_delay_ms;
-    if (!force && now - hk_load_relaxed(&last_purge) < delay / 4 + 1)
+    if (!force && _hk_os_now_ms() - hk_load_relaxed(&last_purge) < delay / 4 + 1)
         return;
     hk_chunk_t *release = NULL;
     _hk_lock(&cache_lock);
+    /* Read under the lock: an entry cached after an earlier reading would
+     * look as if it had waited for ever. */
+    uint64_t now = _hk_os_now_ms();
     hk_store_relaxed(&last_purge, now);
     /* Chunks: decommit those cached for the delay. They stay reserved (and
      * in the cache) so a new thread takes them without mmap. */

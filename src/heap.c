@@ -66,12 +66,33 @@ static void fork_parent(void) {
     hk_unlock(&heaps_lock);
     hk_unlock(&orphan_lock);
 }
+static void set_owner(hk_heap_t *h, uintptr_t tid);
+
 static void fork_child(void) {
     _hk_chunk_fork_child();
     atomic_store(&heaps_lock.held, 0);
     atomic_store(&orphan_lock.held, 0);
-    /* Only the forking thread lives on; its heap keeps working. Heaps of the
-     * other (vanished) threads keep their blocks, which stay freeable. */
+    /* Only the forking thread lives on. The heaps of the others lose their
+     * owner: default heaps join the retired list (a new thread of the child
+     * adopts one, hk_collect trims them), explicit heaps become released (a
+     * thread of the child that has the pointer may adopt them). Otherwise
+     * their memory could never be reused in the child, and a new thread
+     * whose thread pointer happens to equal a vanished one would pass for
+     * their owner. A vanished thread stopped between two instructions of a
+     * fast path could leave one slab's list half-updated; glibc's arenas
+     * have the same exposure for their thread caches. */
+    uintptr_t me = hk_thread_id();
+    for (hk_heap_t *h = all_heaps; h; h = h->gnext) {
+        uintptr_t owner = h->owner_tid;
+        if (owner == 0 || owner == me) continue;
+        set_owner(h, 0);
+        if (h->is_default) {
+            h->next_retired = retired_heaps;
+            retired_heaps = h;
+        } else {
+            atomic_store_explicit(&h->released, 1, memory_order_relaxed);
+        }
+    }
 }
 
 /* Statistics at exit go through a copy of fd 2 taken at start-up: many
@@ -120,7 +141,7 @@ __attribute__((constructor)) static void init_at_load(void) { _hk_init(); }
 
 /* Heap structs come from the OS in batches and are recycled, never unmapped,
  * so a stale heap pointer read from a chunk header is always memory-safe. */
-static hk_heap_t *struct_alloc(void) {
+static hk_heap_t *struct_alloc(bool is_default) {
     static uint8_t *bump, *bump_end;
     hk_heap_t *h = NULL;
     _hk_lock(&heaps_lock);
@@ -141,6 +162,7 @@ static hk_heap_t *struct_alloc(void) {
     }
     if (h) {
         memset(h, 0, sizeof *h);
+        h->is_default = is_default; /* under the lock: other threads walk the list */
         for (unsigned i = 0; i < HK_CLASSES; i++) h->current[i] = &_hk_page_empty;
         h->last_purge = _hk_os_now_ms();
         h->listed = 1;
@@ -186,7 +208,9 @@ static void set_owner(hk_heap_t *h, uintptr_t tid) {
             }
             if (pg->kind == HK_PAGE_SLAB && (pg->queued || h->current[pg->size_class] == pg))
                 atomic_store_explicit(&pg->owner, tid, memory_order_release);
-            i += pg->kind == HK_PAGE_INNER ? 1 : pg->npages;
+            /* At least one page: after a fork, a vanished thread may have
+             * left a descriptor half-written. */
+            i += pg->kind == HK_PAGE_INNER || pg->npages == 0 ? 1 : pg->npages;
         }
     }
 }
@@ -214,7 +238,8 @@ static void heap_quiesce(hk_heap_t *h, bool force) {
 
 /* True when nothing of the heap is alive: its struct may be recycled. */
 static bool heap_is_empty(hk_heap_t *h) {
-    return h->nchunks == 0 && h->huge == NULL && hk_load_relaxed(&h->huge_live_bytes) == 0 &&
+    return h->nchunks == 0 && h->huge == NULL &&
+           atomic_load_explicit(&h->huge_live_bytes, memory_order_acquire) == 0 &&
            atomic_load_explicit(&h->remote, memory_order_acquire) == NULL;
 }
 
@@ -231,11 +256,28 @@ static void heap_retire(hk_heap_t *h) {
     hk_unlock(&heaps_lock);
 }
 
+/* Explicit heaps still owned by an exiting thread become released, so no
+ * later thread that reuses its thread pointer passes for their owner, and
+ * any thread holding the pointer may adopt them. */
+static void release_explicit_heaps(uintptr_t me) {
+    hk_heap_t *mine[16];
+    for (;;) {
+        size_t n = 0;
+        _hk_lock(&heaps_lock);
+        for (hk_heap_t *h = all_heaps; h && n < 16; h = h->gnext)
+            if (!h->is_default && h->owner_tid == me) mine[n++] = h;
+        hk_unlock(&heaps_lock);
+        if (n == 0) return;
+        for (size_t i = 0; i < n; i++) hk_heap_release(mine[i]);
+    }
+}
+
 static void thread_exit(void *arg) {
     (void)arg;
+    tls_exited = 1;
+    release_explicit_heaps(hk_thread_id());
     hk_heap_t *h = _hk_tls_heap;
     if (h == &_hk_heap_empty) return;
-    tls_exited = 1;
     _hk_tls_heap = &_hk_heap_empty;
     heap_retire(h);
 }
@@ -250,9 +292,8 @@ hk_heap_t *_hk_heap_get_default(void) {
     if (h) retired_heaps = h->next_retired;
     hk_unlock(&heaps_lock);
     if (h == NULL) {
-        h = struct_alloc();
+        h = struct_alloc(true);
         if (h == NULL) return NULL;
-        h->is_default = 1;
     }
     h->next_retired = NULL;
     set_owner(h, hk_thread_id());
@@ -302,7 +343,9 @@ static void huge_link(hk_heap_t *h, hk_chunk_t *c) {
 
 static void huge_release(hk_heap_t *h, hk_chunk_t *c) {
     hk_add_relaxed(&h->huge_frees, 1);
-    hk_sub_relaxed(&h->huge_live_bytes, c->h.huge_reserved);
+    /* Release: a retiring owner that sees the live bytes reach 0 (acquire,
+     * heap_is_empty) also sees the count above, before it recycles h. */
+    atomic_fetch_sub_explicit(&h->huge_live_bytes, c->h.huge_reserved, memory_order_release);
     _hk_huge_free(c);
 }
 
@@ -354,6 +397,8 @@ void _hk_free_generic(void *p) {
         return;
     }
     hk_heap_t *h = c->h.heap;
+    /* A chunk in the global cache holds no live block. */
+    if (hk_unlikely(h == NULL)) _hk_fatal("free", "double free", p);
     if (atomic_load_explicit(&c->h.owner_tid, memory_order_relaxed) == hk_thread_id())
         _hk_heap_free_local(h, c, p);
     else
@@ -453,14 +498,16 @@ static void *huge_alloc(hk_heap_t *h, size_t size, size_t align, bool zero) {
     hk_add_relaxed(&h->huge_mallocs, 1);
     hk_add_relaxed(&h->huge_live_bytes, c->h.huge_reserved);
     void *p = hk_chunk_data(c);
-    if (zero && !zeroed) memset(p, 0, c->h.huge_reserved);
+    /* Only the bytes asked for: a reused block's tail may be decommitted,
+     * and clearing it would fault it back in for nothing. */
+    if (zero && !zeroed) memset(p, 0, size);
     return p;
 }
 
 /* Allocation from the orphan heap, for threads in teardown. */
 static void *orphan_alloc(size_t size, size_t align, bool zero) {
     _hk_lock(&orphan_lock);
-    if (orphan_heap == NULL) orphan_heap = struct_alloc();
+    if (orphan_heap == NULL) orphan_heap = struct_alloc(false);
     void *p = NULL;
     if (orphan_heap) {
         _hk_heap_drain_remote(orphan_heap);
@@ -551,13 +598,15 @@ static void collect_retired(bool force) {
 
 hk_heap_t *hk_heap_new(void) {
     _hk_init();
-    hk_heap_t *h = struct_alloc();
+    hk_heap_t *h = struct_alloc(false);
     if (h == NULL) {
         errno = ENOMEM;
         return NULL;
     }
-    h->is_default = 0;
     h->owner_tid = hk_thread_id();
+    /* The thread-exit hook must run for this thread even if it never
+     * allocates from its default heap (release_explicit_heaps). */
+    if (pthread_getspecific(exit_key) == NULL) pthread_setspecific(exit_key, &_hk_heap_empty);
     return h;
 }
 
@@ -616,6 +665,10 @@ void hk_heap_destroy(hk_heap_t *h) {
         huge_release(h, c);
     }
     atomic_store(&h->remote, NULL);
+    /* Its medium blocks went with the chunks: count them freed, so the
+     * process totals keep mallocs - frees == live blocks. */
+    h->c.medium_frees = h->c.medium_mallocs;
+    h->c.medium_live_bytes = 0;
     _hk_lock(&heaps_lock);
     struct_free_locked(h);
     hk_unlock(&heaps_lock);

@@ -75,11 +75,11 @@ int _hk_os_release(void *p, size_t size) {
 }
 
 int _hk_os_decommit(void *p, size_t size) {
-    /* Round inward to whole OS pages: with 16/64 KiB kernel pages a partial
-     * OS page stays committed, which costs RSS but is always correct. */
+    /* The caller passes whole OS pages (see _hk_os_page_size): decommitting
+     * part of an OS page would zero memory still in use next to it. */
     uintptr_t ps = _hk_os_page_size;
-    uintptr_t start = ((uintptr_t)p + ps - 1) & ~(ps - 1);
-    uintptr_t end = ((uintptr_t)p + size) & ~(ps - 1);
+    uintptr_t start = (uintptr_t)p, end = start + size;
+    if ((start | end) & (ps - 1)) return EINVAL;
     if (end <= start) return 0;
     int saved = errno;
     /* MADV_DONTNEED, not MADV_FREE: RSS falls at once and the pages read
@@ -89,30 +89,23 @@ int _hk_os_decommit(void *p, size_t size) {
     return rc;
 }
 
-void *_hk_os_remap(void *p, size_t old_size, size_t new_size, size_t align,
-                   size_t offset) {
+int _hk_os_resize(void *p, size_t old_size, size_t new_size) {
     int saved = errno;
-    /* Grow or shrink in place first: no copy, no new alignment needed. */
-    void *q = mremap(p, old_size, new_size, 0);
-    if (q != MAP_FAILED) {
-        note_mapped((ptrdiff_t)new_size - (ptrdiff_t)old_size);
-        errno = saved;
-        return q;
-    }
-    /* Move the pages (no copy: the kernel moves page tables) into a fresh
-     * aligned reservation, which mremap replaces. */
-    uint8_t *dst = _hk_os_reserve(new_size, align, offset);
-    if (dst == NULL) { errno = saved; return NULL; }
-    q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
-    if (q == MAP_FAILED) {
-        _hk_os_release(dst, new_size);
-        errno = saved;
-        return NULL;
-    }
-    /* The old range is gone; the new one was counted by _hk_os_reserve. */
-    note_mapped(-(ptrdiff_t)old_size);
+    int rc = mremap(p, old_size, new_size, 0) != MAP_FAILED ? 0 : errno;
+    if (rc == 0) note_mapped((ptrdiff_t)new_size - (ptrdiff_t)old_size);
     errno = saved;
-    return q;
+    return rc;
+}
+
+int _hk_os_move(void *p, size_t old_size, void *dst, size_t new_size) {
+    int saved = errno;
+    /* The kernel moves the page tables: no copy. dst was reserved by the
+     * caller (_hk_os_reserve counted it); mremap replaces that mapping. */
+    int rc = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst) != MAP_FAILED
+                 ? 0 : errno;
+    if (rc == 0) note_mapped(-(ptrdiff_t)old_size);
+    errno = saved;
+    return rc;
 }
 
 uint64_t _hk_os_now_ms(void) {

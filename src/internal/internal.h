@@ -72,11 +72,14 @@ HK_INTERNAL extern size_t _hk_os_page_size;
 /* Reserves `size` bytes at an address p with (p + offset) % align == 0. */
 HK_INTERNAL void *_hk_os_reserve(size_t size, size_t align, size_t offset);
 HK_INTERNAL int _hk_os_release(void *p, size_t size);
+/* Decommits whole OS pages (EINVAL, and nothing done, if the range is not
+ * OS-page aligned: with 16/64 KiB kernel pages the caller must round). */
 HK_INTERNAL int _hk_os_decommit(void *p, size_t size);
-/* Moves or grows a reservation: returns the new start (NULL on failure,
- * the old mapping intact) with (new + offset) % align == 0. */
-HK_INTERNAL void *_hk_os_remap(void *p, size_t old_size, size_t new_size,
-                               size_t align, size_t offset);
+/* Grows or shrinks a reservation in place (an error when it cannot). */
+HK_INTERNAL int _hk_os_resize(void *p, size_t old_size, size_t new_size);
+/* Moves a reservation's pages into dst, a reservation of new_size made by
+ * _hk_os_reserve; on failure both stay as they were. */
+HK_INTERNAL int _hk_os_move(void *p, size_t old_size, void *dst, size_t new_size);
 HK_INTERNAL uint64_t _hk_os_now_ms(void);
 /* Process-wide: bytes reserved now and at the peak. */
 HK_INTERNAL size_t _hk_os_mapped(void);

@@ -144,6 +144,9 @@ typedef struct hk_chunk_head_s {
      * only the owner may unlink it; 0 for default heaps' huge blocks, which
      * any thread frees directly. */
     uint8_t linked;
+    /* normal, in the global cache: 1 once chunk_decommit() has given back
+     * its data and descriptor pages (reset when the chunk is reused). */
+    uint8_t meta_decommitted;
     /* normal: neighbours on the heap's chunk list, or the global cache's. */
     struct hk_chunk_s *next, *prev;
     /* normal: the chunk's free buddy blocks, one LIFO list per order, and
