@@ -51,7 +51,7 @@ clean:
 
 # ---- Benchmark (bench/README.md) ---------------------------------------------
 # bench        every workload under glibc, jemalloc, tcmalloc, mimalloc and
-#              heapkit, 7 runs each, plus instruction counts (7-10 min on
+#              heapkit, 7 runs each, plus instruction counts (10-11 min on
 #              2 cores); report in bench/results/
 # bench-quick  every workload at a tiny size (under 2 min); bench/results/quick/
 # bench-instr  instructions per malloc+free pair under callgrind only;
