@@ -3,6 +3,8 @@
 #   make bench   build and run the comparison benchmark
 # Builds go to build/ (release), build-asan/, build-tsan/.
 
+SHELL  := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE  ?= cmake
 CTEST  ?= ctest
@@ -25,23 +27,26 @@ build-tsan:
 
 check-plain: build
 	@echo "== tests: release build"
-	@cd build && $(CTEST) --output-on-failure -j $(JOBS)
+	@cd build && $(CTEST) --output-on-failure -j $(JOBS) | tee ctest-check.log
 
 check-asan: build-asan
 	@$(CMAKE) --build build-asan -j $(JOBS)
 	@echo "== tests: AddressSanitizer + UndefinedBehaviorSanitizer, debug checks on"
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(CTEST) --output-on-failure -j $(JOBS) -LE no-asan
+	  $(CTEST) --output-on-failure -j $(JOBS) -LE no-asan | tee ctest-check.log
 
 check-tsan: build-tsan
 	@$(CMAKE) --build build-tsan -j $(JOBS)
 	@echo "== tests: ThreadSanitizer (threaded tests)"
 	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  $(CTEST) --output-on-failure -j $(JOBS) -L threads
+	  $(CTEST) --output-on-failure -j $(JOBS) -L threads | tee ctest-check.log
 
+# The three runs end with one total, in the plain "N passed, M failed" form.
 check: check-plain check-asan check-tsan
-	@echo "== all test runs passed"
+	@cat build/ctest-check.log build-asan/ctest-check.log build-tsan/ctest-check.log | \
+	  awk '/tests passed, [0-9]+ tests failed out of/ { f += $$4; t += $$NF } \
+	       END { printf "== all test runs passed (release, ASan+UBSan, TSan)\ncheck: %d passed, %d failed\n", t - f, f; exit f != 0 }'
 
 install: build
 	@$(CMAKE) --install build
