@@ -969,7 +969,8 @@ static void run_redis(hkb_t *b, hkb_workload_t *w, const char *run_path, const c
         hkb_child_t bc;
         double left = deadline - now_s();
         if (left <= 1) {
-            fail = "timed out";
+            snprintf(c.err, sizeof c.err, "no time left for redis-benchmark (--timeout %.0f s)", b->timeout_s);
+            fail = "running redis-benchmark";
         } else if (hkb_spawn(argv, "", left, &bc) != 0) {
             snprintf(c.err, sizeof c.err, "could not start redis-benchmark: %s", strerror(errno));
             fail = "running redis-benchmark";
@@ -1011,7 +1012,12 @@ static void run_redis(hkb_t *b, hkb_workload_t *w, const char *run_path, const c
     if (c.fd >= 0 && !fail) {
         static const char shut[] = "*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n";
         c.deadline = now_s() + 10;
-        if (rc_send(&c, shut, sizeof shut - 1) == 0) exited = wait_server(pid, 10, &st, &ru);
+        rc_send(&c, shut, sizeof shut - 1);
+        exited = wait_server(pid, 10, &st, &ru);
+    } else {
+        /* After a failure: did the server die under us? Then that is the
+         * news, not the socket error it caused. */
+        exited = wait_server(pid, 0.2, &st, &ru);
     }
     rc_close(&c);
     char last[200];
@@ -1024,7 +1030,6 @@ static void run_redis(hkb_t *b, hkb_workload_t *w, const char *run_path, const c
     }
     take_rusage(r, &ru);
     if (fail) {
-        /* Did the server die under us? That is the news, not the socket error. */
         if (exited && WIFSIGNALED(st))
             snprintf(r->error, sizeof r->error, "redis-server killed by signal %d (%s) while %s", WTERMSIG(st),
                      strsignal(WTERMSIG(st)), fail);
