@@ -226,6 +226,8 @@ int hkb_write_json(hkb_t *b, const char *path);
 
 /* html.c */
 int hkb_write_html(hkb_t *b, const char *path);
+/* summary-time.svg and summary-rss.svg in dir (for the README). */
+int hkb_write_summary_svgs(hkb_t *b, const char *dir);
 
 /* Formatting shared by the reports. */
 const char *hkb_fmt_bytes(double bytes, char *buf, size_t cap);

@@ -514,3 +514,48 @@ int hkb_write_html(hkb_t *b, const char *path) {
                "</ul>\n</body>\n</html>\n");
     return fclose(f) == 0 ? 0 : -1;
 }
+
+/* The two summary charts (geometric means of time and of peak RSS, as
+ * ratios to glibc) as standalone SVG files in `dir`, for the README:
+ * summary-time.svg and summary-rss.svg. The report's own styles are
+ * repeated inside each file, since no page surrounds it. */
+int hkb_write_summary_svgs(hkb_t *b, const char *dir) {
+    if (!b->sum || b->instr_only) return 0;
+    int na = b->nalloc;
+    for (int k = 0; k < 2; k++) {
+        bar_t bars[HKB_MAX_ALLOCS];
+        char notes[HKB_MAX_ALLOCS][32];
+        int n = 0;
+        for (int a = 0; a < na; a++) {
+            if (!b->alloc[a].ok) continue;
+            double v = k ? b->geo[a].rss_vs_glibc : b->geo[a].time_vs_glibc;
+            fmt_num(v, notes[n], sizeof notes[n]);
+            bars[n] = (bar_t){ b->alloc[a].name, color_of(b->alloc[a].name, a), v, NAN, NAN, !isfinite(v), notes[n] };
+            n++;
+        }
+        char *svg = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&svg, &len);
+        if (!m) return -1;
+        hbar(m, k ? "peak RSS vs glibc (geometric mean, lower is better)"
+                  : "time vs glibc (geometric mean, lower is better)", bars, n, 1.0, "glibc");
+        fclose(m);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, k ? "summary-rss.svg" : "summary-time.svg");
+        FILE *f = fopen(path, "w");
+        if (!f) { free(svg); return -1; }
+        char *open_end = strchr(svg, '>');
+        if (open_end) {
+            fwrite(svg, 1, (size_t)(open_end - svg + 1), f);
+            fputs("\n<style>text{font:11px system-ui,sans-serif}"
+                  "text.v{stroke:#fff;stroke-width:3px;paint-order:stroke}</style>"
+                  "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>", f);
+            fputs(open_end + 1, f);
+        } else {
+            fputs(svg, f);
+        }
+        free(svg);
+        if (fclose(f) != 0) return -1;
+    }
+    return 0;
+}

@@ -741,6 +741,10 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("wrote %s\n", path);
+    if (hkb_write_summary_svgs(&b, b.out_dir) != 0)
+        fprintf(stderr, "hkbench: could not write the summary charts in %s\n", b.out_dir);
+    else if (b.sum && !b.instr_only)
+        printf("wrote %s/summary-time.svg, summary-rss.svg\n", b.out_dir);
     snprintf(path, sizeof path, "%s/summary.txt", b.out_dir);
     printf("wrote %s\n", path);
     printf("total time %.0f s\n", b.total_wall_s);
