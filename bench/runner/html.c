@@ -204,6 +204,20 @@ static void linechart(FILE *f, const char *title, const series_t *ser, int ns, c
 
 /* ---- The page --------------------------------------------------------------- */
 
+/* The bars of a summary chart: each allocator's geometric mean of time
+ * (k == 0) or peak RSS (k == 1) as a ratio to glibc. Returns the count. */
+static int summary_bars(hkb_t *b, int k, bar_t *bars, char (*notes)[32]) {
+    int n = 0;
+    for (int a = 0; a < b->nalloc; a++) {
+        if (!b->alloc[a].ok) continue;
+        double v = k ? b->geo[a].rss_vs_glibc : b->geo[a].time_vs_glibc;
+        fmt_num(v, notes[n], sizeof notes[n]);
+        bars[n] = (bar_t){ b->alloc[a].name, color_of(b->alloc[a].name, a), v, NAN, NAN, !isfinite(v), notes[n] };
+        n++;
+    }
+    return n;
+}
+
 static void cell_ratio(FILE *f, double r) {
     char b[32];
     fmt_num(r, b, sizeof b);
@@ -269,14 +283,7 @@ int hkb_write_html(hkb_t *b, const char *path) {
         bar_t bars[HKB_MAX_ALLOCS];
         char notes[HKB_MAX_ALLOCS][32];
         for (int k = 0; k < 2; k++) {
-            int n = 0;
-            for (int a = 0; a < na; a++) {
-                if (!b->alloc[a].ok) continue;
-                double v = k ? b->geo[a].rss_vs_glibc : b->geo[a].time_vs_glibc;
-                fmt_num(v, notes[n], sizeof notes[n]);
-                bars[n] = (bar_t){ b->alloc[a].name, color_of(b->alloc[a].name, a), v, NAN, NAN, !isfinite(v), notes[n] };
-                n++;
-            }
+            int n = summary_bars(b, k, bars, notes);
             hbar(f, k ? "peak RSS vs glibc (geometric mean)" : "time vs glibc (geometric mean)", bars, n, 1.0, "glibc");
         }
         fprintf(f, "</div>\n<table><tr><th></th><th colspan=\"4\" style=\"text-align:center\">ratio to glibc</th>"
@@ -521,18 +528,10 @@ int hkb_write_html(hkb_t *b, const char *path) {
  * repeated inside each file, since no page surrounds it. */
 int hkb_write_summary_svgs(hkb_t *b, const char *dir) {
     if (!b->sum || b->instr_only) return 0;
-    int na = b->nalloc;
     for (int k = 0; k < 2; k++) {
         bar_t bars[HKB_MAX_ALLOCS];
         char notes[HKB_MAX_ALLOCS][32];
-        int n = 0;
-        for (int a = 0; a < na; a++) {
-            if (!b->alloc[a].ok) continue;
-            double v = k ? b->geo[a].rss_vs_glibc : b->geo[a].time_vs_glibc;
-            fmt_num(v, notes[n], sizeof notes[n]);
-            bars[n] = (bar_t){ b->alloc[a].name, color_of(b->alloc[a].name, a), v, NAN, NAN, !isfinite(v), notes[n] };
-            n++;
-        }
+        int n = summary_bars(b, k, bars, notes);
         char *svg = NULL;
         size_t len = 0;
         FILE *m = open_memstream(&svg, &len);

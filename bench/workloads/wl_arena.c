@@ -100,8 +100,6 @@ int main(int argc, char **argv) {
     wl_own_frees = 1; /* each thread frees only the blocks it allocated */
     wl_start();
     wl_run_threads(o.threads, worker, &s);
-    uint64_t ops = 0, check = 0;
-    for (int i = 0; i < o.threads; i++) ops += s.ops[i], check += s.check[i];
-    wl_finish(&o, ops, check);
+    wl_finish_threads(&o, s.ops, s.check);
     return 0;
 }

@@ -394,4 +394,11 @@ static void wl_finish(const wl_opts_t *o, uint64_t ops, uint64_t check) {
     fflush(stdout);
 }
 
+/* Sums the per-thread counters of a run and finishes it (wl_finish). */
+static void wl_finish_threads(const wl_opts_t *o, const uint64_t *ops, const uint64_t *check) {
+    uint64_t total = 0, sum = 0;
+    for (int i = 0; i < o->threads; i++) total += ops[i], sum += check[i];
+    wl_finish(o, total, sum);
+}
+
 #endif /* WL_COMMON_H */
