@@ -542,10 +542,6 @@ void *_hk_heap_alloc(hk_heap_t *h, size_t size, size_t align, bool zero) {
     return p;
 }
 
-void *_hk_heap_alloc_small_slow(hk_heap_t *h, unsigned cls) {
-    return _hk_heap_alloc(h, _hk_classes[cls].block_size, 0, false);
-}
-
 void *_hk_malloc_miss(size_t size, hk_heap_t *h) { return _hk_heap_alloc(h, size, 0, false); }
 
 /* ---- Collect -------------------------------------------------------------------------- */

@@ -252,8 +252,7 @@ static inline uintptr_t hk_thread_id(void) {
 HK_INTERNAL void _hk_init(void);
 /* The heap of the calling thread, creating it on first use. */
 HK_INTERNAL hk_heap_t *_hk_heap_get_default(void);
-/* Small, medium and huge allocation slow paths (the owner calls them). */
-HK_INTERNAL void *_hk_heap_alloc_small_slow(hk_heap_t *h, unsigned cls);
+/* The allocation slow path: small, medium and huge (the owner calls it). */
 HK_INTERNAL void *_hk_heap_alloc(hk_heap_t *h, size_t size, size_t align, bool zero);
 /* The miss of the inline malloc fast path (arguments in the order the fast
  * path has them in registers). */
