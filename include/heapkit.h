@@ -91,6 +91,39 @@ HK_API bool       hk_heap_owns(hk_heap_t *heap, const void *p);
 HK_API void       hk_heap_release(hk_heap_t *heap);
 HK_API void       hk_heap_adopt(hk_heap_t *heap);
 
+/* ---- Region pools ------------------------------------------------------ */
+
+/* For work with a clear end (a request, a parse, a frame): blocks are bumped
+ * out of 64 KiB pieces taken from a heap and never freed one by one; reset
+ * makes all the memory available again, destroy returns it. A pool belongs
+ * to the thread that owns its heap. Pool memory is not a heap block:
+ * hk_free of a pool pointer is reported and aborts. */
+typedef struct hk_pool_s hk_pool_t;
+typedef struct hk_pool_stats_s {
+    size_t handed_out;  /* bytes asked for since the last reset */
+    size_t held;        /* bytes of heap memory the pool holds */
+    size_t waste;       /* bytes left unused at the end of pieces */
+    size_t pieces;      /* 64 KiB pieces held */
+} hk_pool_stats_t;
+
+/* A pool taking its memory from `heap` (NULL: the calling thread's heap). */
+HK_API hk_pool_t *hk_pool_new(hk_heap_t *heap);
+/* 16-byte aligned; requests over 16 KiB get a block of their own. */
+HK_API HK_MALLOC_ATTR void *hk_pool_alloc(hk_pool_t *pool, size_t size);
+HK_API HK_MALLOC_ATTR void *hk_pool_calloc(hk_pool_t *pool, size_t count, size_t size);
+HK_API HK_MALLOC_ATTR void *hk_pool_aligned_alloc(hk_pool_t *pool, size_t alignment, size_t size);
+HK_API char *hk_pool_strdup(hk_pool_t *pool, const char *s);
+/* Frees a block of over 16 KiB early (the others go only with the pool). */
+HK_API void  hk_pool_free_large(hk_pool_t *pool, void *block);
+/* fn(arg) runs at the next reset or destroy, newest first (close files with
+ * the pool). 0, or ENOMEM. */
+HK_API int   hk_pool_cleanup_add(hk_pool_t *pool, void (*fn)(void *), void *arg);
+/* Runs the cleanups, frees large blocks, keeps the pieces for the next round. */
+HK_API void  hk_pool_reset(hk_pool_t *pool);
+/* Runs the cleanups and gives every byte back to the heap. */
+HK_API void  hk_pool_destroy(hk_pool_t *pool);
+HK_API void  hk_pool_stats(hk_pool_t *pool, hk_pool_stats_t *out);
+
 /* ---- Statistics -------------------------------------------------------- */
 
 /* Number of small size classes; hk_stats_t.classes has one entry each. */
