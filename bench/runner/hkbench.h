@@ -224,6 +224,15 @@ int hkb_instr_run(hkb_t *b);
 void hkb_print_table(hkb_t *b, FILE *f);
 int hkb_write_json(hkb_t *b, const char *path);
 
+/* The error of the first failed run of workload w under allocator a, or
+ * "" (for the reports' "failed" cells). */
+static inline const char *hkb_pair_error(const hkb_t *b, int w, int a) {
+    for (int i = 0; i < b->nrun; i++)
+        if (b->run[i].w == w && b->run[i].a == a && b->run[i].done && !b->run[i].ok)
+            return b->run[i].error;
+    return "";
+}
+
 /* html.c */
 int hkb_write_html(hkb_t *b, const char *path);
 /* summary-time.svg and summary-rss.svg in dir (for the README). */

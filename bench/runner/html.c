@@ -442,12 +442,7 @@ int hkb_write_html(hkb_t *b, const char *path) {
                 esc(f, b->alloc[a].name);
                 fprintf(f, "</td>");
                 if (!s->n_ok) {
-                    const char *why = "";
-                    for (int i = 0; i < b->nrun; i++)
-                        if (b->run[i].w == w && b->run[i].a == a && b->run[i].done && !b->run[i].ok) {
-                            why = b->run[i].error;
-                            break;
-                        }
+                    const char *why = hkb_pair_error(b, w, a);
                     fprintf(f, "<td colspan=\"12\" class=\"fail\" style=\"text-align:left\">failed: ");
                     esc(f, why);
                     fprintf(f, "</td></tr>\n");

@@ -59,12 +59,7 @@ void hkb_print_table(hkb_t *b, FILE *f) {
                 const char *wn = shown++ ? "" : b->work[w].name;
                 char r1[16], r2[16], r3[16], r4[16], m[32], fl[16], eff[16];
                 if (!s->n_ok) {
-                    const char *why = "";
-                    for (int i = 0; i < b->nrun; i++)
-                        if (b->run[i].w == w && b->run[i].a == a && b->run[i].done && !b->run[i].ok) {
-                            why = b->run[i].error;
-                            break;
-                        }
+                    const char *why = hkb_pair_error(b, w, a);
                     fprintf(f, "%-13s %-9s FAILED (%d of %d runs): %s\n", wn, b->alloc[a].name, s->n_fail,
                             s->n_fail, why);
                     continue;

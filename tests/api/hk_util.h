@@ -81,6 +81,26 @@ static inline bool hk_pat_check(const void *p, uint64_t id, size_t n, const char
 }
 
 /* Index of the first non-zero byte of [p, p+n), or (size_t)-1. */
+/* A self-describing block: its id and size in the first 16 bytes, the id's
+ * pattern after them (size >= 16). Any thread can check it with no shared
+ * bookkeeping, which is what the threaded tests need. */
+static inline void *hk_make_block(uint64_t id, size_t size) {
+    void *p = hk_malloc(size);
+    if (!p) return NULL;
+    hk_pat_fill(p, id, size);
+    memcpy(p, &id, 8);
+    memcpy((char *)p + 8, &size, 8);
+    return p;
+}
+static inline bool hk_block_ok(const void *p) {
+    uint64_t id;
+    size_t size;
+    memcpy(&id, p, 8);
+    memcpy(&size, (const char *)p + 8, 8);
+    if (size < 16 || hk_usable_size(p) < size) return false;
+    return hk_pat_find_bad_range(p, id, 16, size) == (size_t)-1;
+}
+
 static inline size_t hk_find_nonzero(const void *p, size_t n) {
     const uint8_t *b = (const uint8_t *)p;
     size_t i = 0;

@@ -22,22 +22,6 @@ typedef struct {
     int bad;
 } job_t;
 
-static void *make_block(uint64_t id, size_t size) {
-    void *p = hk_malloc(size);
-    if (!p) return NULL;
-    hk_pat_fill(p, id, size);
-    memcpy(p, &id, 8);
-    memcpy((char *)p + 8, &size, 8);
-    return p;
-}
-static bool block_ok(const void *p) {
-    uint64_t id;
-    size_t size;
-    memcpy(&id, p, 8);
-    memcpy(&size, (const char *)p + 8, 8);
-    if (size < 16 || hk_usable_size(p) < size) return false;
-    return hk_pat_find_bad_range(p, id, 16, size) == (size_t)-1;
-}
 
 static void *run(void *arg) {
     job_t *j = arg;
@@ -46,7 +30,7 @@ static void *run(void *arg) {
     if (j->inherit) {
         for (int i = 0; i < KEEP; i++) {
             if (!j->inherit[i]) continue;
-            if (!block_ok(j->inherit[i])) j->bad++;
+            if (!hk_block_ok(j->inherit[i])) j->bad++;
             hk_free(j->inherit[i]);
             j->inherit[i] = NULL;
         }
@@ -55,17 +39,17 @@ static void *run(void *arg) {
     void *local[LOCAL];
     for (int i = 0; i < LOCAL; i++) {
         size_t s = 16 + hk_rng_below(&rng, i % 16 == 0 ? 64 * KiB : 512);
-        local[i] = make_block(((uint64_t)j->index << 20) | (uint64_t)(1000 + i), s);
+        local[i] = hk_make_block(((uint64_t)j->index << 20) | (uint64_t)(1000 + i), s);
         if (!local[i]) j->bad++;
     }
     for (int i = 0; i < LOCAL; i++) {
-        if (local[i] && !block_ok(local[i])) j->bad++;
+        if (local[i] && !hk_block_ok(local[i])) j->bad++;
         hk_free(local[i]);
     }
     /* leave blocks behind, small mostly, one medium */
     for (int i = 0; i < KEEP; i++) {
         size_t s = i == 0 ? 40 * KiB + hk_rng_below(&rng, 100 * KiB) : 16 + hk_rng_below(&rng, 1000);
-        j->leave[i] = make_block(((uint64_t)j->index << 20) | (uint64_t)i, s);
+        j->leave[i] = hk_make_block(((uint64_t)j->index << 20) | (uint64_t)i, s);
         if (!j->leave[i]) j->bad++;
     }
     return NULL;
@@ -111,7 +95,7 @@ int main(int argc, char **argv) {
         if (w % 5 == 4) {
             for (int k = 0; k < width * KEEP; k += 3) {
                 if (!mine[k]) continue;
-                if (!block_ok(mine[k])) bad++;
+                if (!hk_block_ok(mine[k])) bad++;
                 hk_free(mine[k]);
                 mine[k] = NULL;
             }
@@ -132,7 +116,7 @@ int main(int argc, char **argv) {
     for (int b = 0; b < 2; b++)
         for (int k = 0; k < width * KEEP; k++) {
             if (!leave[b][k]) continue;
-            if (!block_ok(leave[b][k])) bad++;
+            if (!hk_block_ok(leave[b][k])) bad++;
             hk_free(leave[b][k]);
             leave[b][k] = NULL;
         }

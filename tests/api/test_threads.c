@@ -17,24 +17,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-/* Every block carries its id and size in its first 16 bytes; the rest is
- * the id's pattern. Minimum size 16. */
-static void *make_block(uint64_t id, size_t size) {
-    void *p = hk_malloc(size);
-    if (!p) return NULL;
-    hk_pat_fill(p, id, size);
-    memcpy(p, &id, 8);
-    memcpy((char *)p + 8, &size, 8);
-    return p;
-}
-static bool block_ok(const void *p) {
-    uint64_t id;
-    size_t size;
-    memcpy(&id, p, 8);
-    memcpy(&size, (const char *)p + 8, 8);
-    if (size < 16 || hk_usable_size(p) < size) return false;
-    return hk_pat_find_bad_range(p, id, 16, size) == (size_t)-1;
-}
 static size_t pick_size(hk_rng_t *r) {
     uint64_t k = hk_rng_below(r, 1000);
     if (k < 900) return 16 + hk_rng_below(r, 256);
@@ -97,11 +79,11 @@ static void *producer(void *arg) {
     hk_rng_t rng = hk_rng_seeded(100 + (uint64_t)k);
     for (unsigned long i = 0; i < items_per_producer; i++) {
         uint64_t id = ((uint64_t)k << 40) | i;
-        void *p = make_block(id, pick_size(&rng));
+        void *p = hk_make_block(id, pick_size(&rng));
         if (!p) { atomic_fetch_add(&bad_blocks, 1); continue; }
         q_push(&queue, p);
         /* some local traffic too */
-        if (i % 16 == 0) hk_free(make_block(id, 16 + i % 300));
+        if (i % 16 == 0) hk_free(hk_make_block(id, 16 + i % 300));
     }
     q_producer_done(&queue);
     return NULL;
@@ -111,14 +93,14 @@ static void *consumer(void *arg) {
     void *p;
     long n = 0;
     while ((p = q_pop(&queue)) != NULL) {
-        if (!block_ok(p)) atomic_fetch_add(&bad_blocks, 1);
+        if (!hk_block_ok(p)) atomic_fetch_add(&bad_blocks, 1);
         /* sometimes grow it here first (realloc of a foreign block) */
         if (n % 7 == 0) {
             size_t size;
             memcpy(&size, (char *)p + 8, 8);
             void *q = hk_realloc(p, size + 1000);
             if (!q) { atomic_fetch_add(&bad_blocks, 1); q = p; }
-            else if (!block_ok(q)) atomic_fetch_add(&bad_blocks, 1);
+            else if (!hk_block_ok(q)) atomic_fetch_add(&bad_blocks, 1);
             p = q;
         }
         hk_free(p);
@@ -191,7 +173,7 @@ static void *pingpong(void *arg) {
     hk_rng_t rng = hk_rng_seeded(200 + (uint64_t)me);
     for (int r = 0; r < pp.rounds; r++) {
         for (int i = 0; i < BATCH; i++) {
-            pp.slot[me][i] = make_block(((uint64_t)me << 50) | ((uint64_t)r << 20) | (uint64_t)i, pick_size(&rng));
+            pp.slot[me][i] = hk_make_block(((uint64_t)me << 50) | ((uint64_t)r << 20) | (uint64_t)i, pick_size(&rng));
             if (!pp.slot[me][i]) atomic_fetch_add(&pp.bad, 1);
         }
         pthread_barrier_wait(&pp.bar);
@@ -199,7 +181,7 @@ static void *pingpong(void *arg) {
         for (int i = 0; i < BATCH; i++) {
             void *p = pp.slot[1 - me][i];
             if (!p) continue;
-            if (!block_ok(p)) atomic_fetch_add(&pp.bad, 1);
+            if (!hk_block_ok(p)) atomic_fetch_add(&pp.bad, 1);
             hk_free(p);
         }
         pthread_barrier_wait(&pp.bar);
@@ -224,7 +206,7 @@ static void *free_all(void *arg) {
     void **v = arg;
     int bad = 0;
     for (int i = 0; v[i]; i++) {
-        if (!block_ok(v[i])) bad++;
+        if (!hk_block_ok(v[i])) bad++;
         hk_free(v[i]);
     }
     return (void *)(intptr_t)bad;
@@ -232,7 +214,7 @@ static void *free_all(void *arg) {
 static void *alloc_many(void *arg) {
     void **v = arg;
     hk_rng_t rng = hk_rng_seeded(300);
-    for (int i = 0; i < 5000; i++) v[i] = make_block(0x77000 + (uint64_t)i, pick_size(&rng));
+    for (int i = 0; i < 5000; i++) v[i] = hk_make_block(0x77000 + (uint64_t)i, pick_size(&rng));
     v[5000] = NULL;
     return NULL;
 }
@@ -241,7 +223,7 @@ static void test_main_and_worker(void) {
     REQUIRE(v != NULL);
     hk_rng_t rng = hk_rng_seeded(301);
     for (int i = 0; i < 5000; i++) {
-        v[i] = make_block(0x66000 + (uint64_t)i, pick_size(&rng));
+        v[i] = hk_make_block(0x66000 + (uint64_t)i, pick_size(&rng));
         REQUIRE(v[i] != NULL);
     }
     pthread_t t;
@@ -255,7 +237,7 @@ static void test_main_and_worker(void) {
     int bad = 0;
     for (int i = 0; i < 5000; i++) {
         REQUIRE(v[i] != NULL);
-        if (!block_ok(v[i])) bad++;
+        if (!hk_block_ok(v[i])) bad++;
         /* not ours: the main thread's default heap does not own it */
         if (hk_heap_owns(hk_heap_default(), v[i])) bad++;
         /* a realloc here moves it into our heap if it must move */
@@ -264,7 +246,7 @@ static void test_main_and_worker(void) {
             memcpy(&size, (char *)v[i] + 8, 8);
             void *q = hk_realloc(v[i], size + 3 * MiB);
             REQUIRE(q != NULL);
-            if (!block_ok(q)) bad++;
+            if (!hk_block_ok(q)) bad++;
             v[i] = q;
         }
         hk_free(v[i]);
