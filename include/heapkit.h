@@ -124,6 +124,60 @@ HK_API void  hk_pool_reset(hk_pool_t *pool);
 HK_API void  hk_pool_destroy(hk_pool_t *pool);
 HK_API void  hk_pool_stats(hk_pool_t *pool, hk_pool_stats_t *out);
 
+/* ---- Object caches ----------------------------------------------------- */
+
+/* For many objects of one size allocated and freed again and again (as the
+ * kernel's slab caches and GLib's slices): objects come from slabs of their
+ * own, through per-thread magazines, so alloc and free on one thread take no
+ * lock, and any thread may free any object of the cache.
+ *
+ * The constructor runs on every object when its slab is filled, the
+ * destructor when the slab is given back (at shrink and destroy), never on
+ * each alloc and free: an object keeps its constructed state across
+ * hk_cache_free and the next hk_cache_alloc that returns it (Bonwick's
+ * slab caches). A cache is shared by all threads; destroy it only when no
+ * thread uses it any more. Freeing an object into a cache it does not come
+ * from, or a pointer that is no object of the cache, is reported and
+ * aborts. */
+typedef struct hk_cache_s hk_cache_t;
+typedef struct hk_cache_stats_s {
+    size_t object_size;  /* bytes per object, as rounded to the alignment */
+    size_t slab_size;    /* bytes per slab */
+    size_t slabs;        /* slabs held */
+    size_t objects;      /* objects the slabs hold (capacity) */
+    size_t live;         /* objects allocated and not yet freed */
+    size_t cached;       /* free objects in magazines (thread and depot) */
+    uint64_t allocs;     /* hk_cache_alloc calls that returned an object */
+    uint64_t frees;      /* hk_cache_free calls */
+} hk_cache_stats_t;
+
+/* Largest object size hk_cache_new accepts. */
+#define HK_CACHE_MAX_SIZE ((size_t)256 * 1024)
+
+/* name: for reports (copied, may be NULL). size: 1..HK_CACHE_MAX_SIZE.
+ * align: 0 (16, or 8 for objects under 16 bytes) or a power of two up to
+ * 4096. ctor/dtor may be NULL; ctor returns 0, or nonzero when it cannot
+ * build the object (then the slab is not filled and alloc returns NULL with
+ * ENOMEM). NULL with EINVAL for a bad size or alignment, ENOMEM when out of
+ * memory. */
+HK_API hk_cache_t *hk_cache_new(const char *name, size_t size, size_t align,
+                                int (*ctor)(void *obj), void (*dtor)(void *obj));
+HK_API HK_MALLOC_ATTR void *hk_cache_alloc(hk_cache_t *cache);
+/* obj must come from hk_cache_alloc(cache); NULL is a no-op. */
+HK_API void  hk_cache_free(hk_cache_t *cache, void *obj);
+/* Gives back the free slabs (running the destructor on their objects),
+ * after flushing the calling thread's magazines and the shared depot. */
+HK_API void  hk_cache_shrink(hk_cache_t *cache);
+/* Frees every slab; the destructor runs on the free objects. Objects still
+ * allocated are released without their destructor, like hk_heap_destroy. */
+HK_API void  hk_cache_destroy(hk_cache_t *cache);
+HK_API void  hk_cache_stats(hk_cache_t *cache, hk_cache_stats_t *out);
+HK_API const char *hk_cache_name(const hk_cache_t *cache);
+
+/* True when p points into memory heapkit manages (any heap, any block, live
+ * or free); a fast check of one table lookup. */
+HK_API bool hk_is_heap_memory(const void *p);
+
 /* ---- Statistics -------------------------------------------------------- */
 
 /* Number of small size classes; hk_stats_t.classes has one entry each. */
