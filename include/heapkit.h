@@ -146,10 +146,9 @@ typedef struct hk_cache_stats_s {
     size_t slabs;        /* slabs held */
     size_t objects;      /* objects the slabs hold (capacity) */
     size_t live;         /* objects allocated and not yet freed */
-    size_t cached;       /* free objects in magazines (thread and depot) */
-    uint64_t allocs;     /* hk_cache_alloc calls that returned an object */
-    uint64_t frees;      /* hk_cache_free calls */
-} hk_cache_stats_t;
+    size_t cached;       /* free objects in magazines (threads' and the depot's) */
+    size_t free_in_slabs;/* free objects in the slabs */
+} hk_cache_stats_t;     /* objects == live + cached + free_in_slabs */
 
 /* Largest object size hk_cache_new accepts. */
 #define HK_CACHE_MAX_SIZE ((size_t)256 * 1024)

@@ -56,6 +56,15 @@ size_t hk_usable_size(const void *p) {
     return _hk_usable_size_checked(p, "hk_usable_size");
 }
 
+bool hk_is_heap_memory(const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    if (!hk_chunk_map_has(a)) return false;
+    hk_chunk_t *c = hk_chunk_of(p);
+    /* A normal chunk's map slot is all data; a huge block may end before
+     * its slot does. */
+    return c->h.kind == HK_CHUNK_NORMAL || a - (uintptr_t)hk_chunk_data(c) < c->h.huge_reserved;
+}
+
 size_t _hk_usable_size_checked(const void *p, const char *func) {
     if (!hk_chunk_map_has((uintptr_t)p)) _hk_fatal(func, "invalid pointer", p);
     hk_chunk_t *c = hk_chunk_of(p);
