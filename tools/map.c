@@ -459,7 +459,7 @@ static void print_total_row(FILE *f, const char *name, const total_t *t, const c
     print_kib(f, t->rss, 10);
     print_kib(f, t->pss, 10);
     print_kib(f, t->swap, 9);
-    fprintf(f, "  %s\n", what);
+    fprintf(f, "%s%s\n", *what ? "  " : "", what);
 }
 
 static void print_text(FILE *f, pid_t pid, const maps_t *m, const procinfo_t *pi,
@@ -485,9 +485,9 @@ static void print_text(FILE *f, pid_t pid, const maps_t *m, const procinfo_t *pi
             print_kib(f, r->rss, 10);
             print_kib(f, r->pss, 10);
             print_kib(f, r->swap, 9);
-            fprintf(f, "  %s", r->path);
-            if (r->tid) fprintf(f, "%sthread %d", r->path[0] ? " " : "", r->tid);
-            if (r->hint) fprintf(f, "(hint)");
+            if (r->path[0]) fprintf(f, "  %s", r->path);
+            if (r->tid) fprintf(f, "  thread %d", r->tid);
+            if (r->hint) fprintf(f, "  (hint)");
             fputc('\n', f);
         }
         fputc('\n', f);

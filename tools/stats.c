@@ -347,9 +347,8 @@ int hkt_cmd_stats(int argc, char **argv) {
         }
         if (now_s() >= deadline) {
             char *state = status_field(pid, "State");
-            hkt_err("process %d did not answer signal %d within %g s (state: %s; is it stopped, "
-                    "or is the signal blocked?)",
-                    (int)pid, sig, timeout, state ? state : "?");
+            hkt_err("process %d did not answer signal %d within %g s (state: %s)", (int)pid, sig,
+                    timeout, state ? state : "?");
             free(state);
             return HKT_EXIT_FAIL;
         }

@@ -4,6 +4,11 @@
  *                                         library reads HEAPKIT_REPORT_FILE
  *                                         and HEAPKIT_REPORT_JSON (exit 77,
  *                                         skipped, until then)
+ *     test_run HEAPKIT HKT_CHILD install CMAKE BUILD_DIR
+ *                                         `cmake --install` into a temporary
+ *                                         prefix: bin/heapkit and its manual
+ *                                         page, and the installed heapkit
+ *                                         runs the installed library
  * The program's output and exit status pass through; a signal becomes
  * 128+N with a line naming it; a missing program is 127, one that cannot
  * be executed 126; the options become the library's environment; the
@@ -387,15 +392,59 @@ static void test_report(void) {
     CHECK(system(cmd) == 0);
 }
 
+static void test_install(const char *cmake, const char *build) {
+    char prefix[] = "/tmp/hkt_install.XXXXXX";
+    REQUIRE(mkdtemp(prefix));
+    char cmd[3 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "'%s' --install '%s' --prefix '%s' >'%s/install.log' 2>&1", cmake,
+             build, prefix, prefix);
+    int rc = system(cmd);
+    CHECK(rc == 0);
+    if (rc != 0) {
+        snprintf(cmd, sizeof cmd, "cat '%s/install.log' >&2", prefix);
+        CHECK(system(cmd) == 0);
+    }
+    char bin[PATH_MAX + 32], man[PATH_MAX + 48];
+    snprintf(bin, sizeof bin, "%s/bin/heapkit", prefix);
+    snprintf(man, sizeof man, "%s/share/man/man1/heapkit.1", prefix);
+    CHECK(access(bin, X_OK) == 0);
+    CHECK(access(man, R_OK) == 0);
+
+    /* The installed command finds the installed library, not the build's. */
+    char *argv[] = {bin, "run", "--stats", "--", (char *)child, "env", NULL};
+    char *env[] = {"HEAPKIT_LIBRARY", "LD_PRELOAD", NULL};
+    tt_result_t r;
+    tt_run(argv, env, &r);
+    CHECK(r.status == 0);
+    const char *pre = env_value(r.out, "LD_PRELOAD");
+    CHECK(pre && !strncmp(pre, prefix, strlen(prefix)) && strstr(pre, "/libheapkit.so"));
+    CHECK(tt_contains(r.out, "hk_malloc=yes"));
+    CHECK(tt_contains(r.err, "heapkit statistics"));
+    if (hk_test_failed) tt_show("installed heapkit run", &r);
+    tt_free(&r);
+
+    char *help[] = {bin, "--version", NULL};
+    tt_run(help, NULL, &r);
+    CHECK(r.status == 0 && !strncmp(r.out, "heapkit ", 8));
+    tt_free(&r);
+
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", prefix);
+    CHECK(system(cmd) == 0);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: test_run HEAPKIT HKT_CHILD [report]\n");
+        fprintf(stderr, "usage: test_run HEAPKIT HKT_CHILD [report | install CMAKE BUILD_DIR]\n");
         return 2;
     }
     heapkit = argv[1];
     child = argv[2];
     if (argc > 3 && !strcmp(argv[3], "report")) {
         test_report();
+        return hk_test_done();
+    }
+    if (argc == 6 && !strcmp(argv[3], "install")) {
+        test_install(argv[4], argv[5]);
         return hk_test_done();
     }
     test_passthrough();
