@@ -394,6 +394,18 @@ static void wl_finish(const wl_opts_t *o, uint64_t ops, uint64_t check) {
     fflush(stdout);
 }
 
+/* A named part of the work and its time, for workloads that report their
+ * phases apart (the tree's build, move, walk and teardown). Printed before
+ * the result line; the runner takes medians of each part. */
+static void wl_part(const char *name, double ms) {
+    printf("HKBENCH part name=%s ms=%.3f\n", name, ms);
+}
+
+/* A line of facts about the run for the report (which GLib, say). */
+static void wl_info(const char *text) {
+    printf("HKBENCH info text=\"%s\"\n", text);
+}
+
 /* Sums the per-thread counters of a run and finishes it (wl_finish). */
 static void wl_finish_threads(const wl_opts_t *o, const uint64_t *ops, const uint64_t *check) {
     uint64_t total = 0, sum = 0;
