@@ -390,7 +390,8 @@ static hk_method_t classify(pid_t pid, maps_t *m, const procinfo_t *pi, bool *li
             if (has_prefix(base_name(p), "libheapkit")) *lib_mapped = true;
             if (r->perms[3] == 's' && is_shm_path(p)) r->kind = K_SHM;
             else if (exe && !strcmp(p, exe)) r->kind = by_perms(r->perms, false);
-            else if (bsearch(&p, elf, nelf, sizeof *elf, cmp_str)) r->kind = by_perms(r->perms, true);
+            else if (bsearch(&p, elf, nelf, sizeof *elf, cmp_str))
+                r->kind = by_perms(r->perms, true);
             else r->kind = K_FILE;
         } else if (!strcmp(r->perms, "---p") || !strcmp(r->perms, "---s")) {
             r->kind = K_GUARD;
@@ -461,7 +462,8 @@ static const char *method_text(hk_method_t method, bool lib_mapped) {
         return "by alignment, a hint (libheapkit is mapped, its maps are not named): "
                "anonymous rw maps starting 68 KiB below, or ending on, a 4 MiB boundary";
     default:
-        return lib_mapped ? "none found" : "none looked for: libheapkit is not mapped in this process";
+        return lib_mapped ? "none found"
+                          : "none looked for: libheapkit is not mapped in this process";
     }
 }
 
@@ -485,7 +487,8 @@ static void print_total_row(FILE *f, const char *name, const total_t *t, const c
 static void print_text(FILE *f, pid_t pid, const maps_t *m, const procinfo_t *pi,
                        hk_method_t method, bool lib_mapped, bool summary, const total_t *bykind,
                        const total_t *all) {
-    if (pid > 0) fprintf(f, "process %d (%s)%s%s\n", (int)pid, pi->comm, pi->exe[0] ? ": " : "", pi->exe);
+    if (pid > 0)
+        fprintf(f, "process %d (%s)%s%s\n", (int)pid, pi->comm, pi->exe[0] ? ": " : "", pi->exe);
     else fprintf(f, "map read from %s\n", pi->comm);
     if (pi->have_stat)
         fprintf(f, "threads: %ld; page faults: %llu minor, %llu major\n", pi->threads,
@@ -519,7 +522,8 @@ static void print_text(FILE *f, pid_t pid, const maps_t *m, const procinfo_t *pi
         if (bykind[k].maps) print_total_row(f, kinds[k].name, &bykind[k], kinds[k].what);
     print_total_row(f, "total", all, "");
     if (pi->rollup_rss >= 0)
-        fprintf(f, "\nthe kernel's totals (smaps_rollup): rss %lld KiB, pss %lld KiB, swap %lld KiB\n",
+        fprintf(f,
+                "\nthe kernel's totals (smaps_rollup): rss %lld KiB, pss %lld KiB, swap %lld KiB\n",
                 pi->rollup_rss, pi->rollup_pss, pi->rollup_swap);
 }
 
@@ -554,8 +558,9 @@ static void print_json(FILE *f, pid_t pid, const maps_t *m, const procinfo_t *pi
         fputs(",\"mappings\":[", f);
         for (size_t i = 0; i < m->n; i++) {
             const row_t *r = &m->rows[i];
-            fprintf(f, "%s\n{\"start\":\"0x%llx\",\"end\":\"0x%llx\",\"perms\":\"%s\",\"offset\":%llu,"
-                       "\"kind\":\"%s\",\"name\":",
+            fprintf(f,
+                    "%s\n{\"start\":\"0x%llx\",\"end\":\"0x%llx\",\"perms\":\"%s\","
+                    "\"offset\":%llu,\"kind\":\"%s\",\"name\":",
                     i ? "," : "", r->start, r->end, r->perms, r->offset, kinds[r->kind].name);
             hkt_json_string(f, r->path);
             fprintf(f, ",\"size\":%llu", r->end - r->start);

@@ -384,10 +384,12 @@ static void write_smaps(const char *path, int variant, bool figures) {
         sscanf(smaps_lines[i], "%llx-%llx", &a, &b);
         /* Figures that differ per line, so that sums are checked. */
         unsigned long long kib = (b - a) / 1024, rss = kib > 8 ? 8 + i : kib;
-        fprintf(f, "Size:           %8llu kB\nKernelPageSize:        4 kB\nRss:            %8llu kB\n"
-                   "Pss:            %8llu kB\nPss_Dirty:      %8llu kB\nSwap:           %8llu kB\n"
-                   "SwapPss:        %8llu kB\nVmFlags: rd wr mr mw me ac\n",
-                kib, rss, rss / 2, rss / 2, (unsigned long long)(i % 3), (unsigned long long)(i % 3));
+        unsigned long long swap = i % 3;
+        fprintf(f,
+                "Size:           %8llu kB\nKernelPageSize:        4 kB\nRss:            %8llu kB\n"
+                "Pss:            %8llu kB\nPss_Dirty:      %8llu kB\nSwap:           %8llu kB\n"
+                "SwapPss:        %8llu kB\nVmFlags: rd wr mr mw me ac\n",
+                kib, rss, rss / 2, rss / 2, swap, swap);
     }
     fclose(f);
 }
