@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "internal/fastpath.h"
+#include "internal/debug.h" /* the debug library: every entry is checked */
 
 #define EXPORT __attribute__((visibility("default")))
 

@@ -7,6 +7,7 @@
  * Calls: the public API and the inline fast paths.
  */
 #include "internal/fastpath.h"
+#include "internal/debug.h" /* the debug library: every entry is checked */
 
 #define EXPORT __attribute__((visibility("default")))
 

@@ -15,6 +15,7 @@
  * of the pair with callgrind.
  */
 #include "internal/fastpath.h"
+#include "internal/debug.h" /* the debug library routes every entry through debug.c */
 
 void *hk_malloc(size_t size) { return hk_malloc_fast(size); }
 
@@ -26,6 +27,9 @@ void *hk_calloc(size_t count, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
+#if HK_DEBUG_MODE
+    return _hk_debug_alloc(total, 0, true);
+#endif
     return _hk_heap_alloc(_hk_tls_heap, total, 0, true);
 }
 
@@ -36,13 +40,20 @@ void *hk_aligned_alloc(size_t align, size_t size) {
         errno = EINVAL;
         return NULL;
     }
+#if HK_DEBUG_MODE
+    return _hk_debug_alloc(size, align, false);
+#endif
     return _hk_heap_alloc(_hk_tls_heap, size, align, false);
 }
 
 int hk_posix_memalign(void **out, size_t align, size_t size) {
     if (bad_alignment(align) || align < sizeof(void *)) return EINVAL;
     int saved = errno;
+#if HK_DEBUG_MODE
+    void *p = _hk_debug_alloc(size, align, false);
+#else
     void *p = _hk_heap_alloc(_hk_tls_heap, size, align, false);
+#endif
     if (p == NULL) {
         errno = saved;
         return ENOMEM;
@@ -53,6 +64,9 @@ int hk_posix_memalign(void **out, size_t align, size_t size) {
 
 size_t hk_usable_size(const void *p) {
     if (p == NULL) return 0;
+#if HK_DEBUG_MODE
+    return _hk_debug_usable_size(p);
+#endif
     return _hk_usable_size_checked(p, "hk_usable_size");
 }
 
@@ -159,7 +173,16 @@ static void *realloc_in(hk_heap_t *h, void *p, size_t size) {
     return q;
 }
 
-void *hk_realloc(void *p, size_t size) { return realloc_in(_hk_tls_heap, p, size); }
+void *hk_realloc(void *p, size_t size) {
+#if HK_DEBUG_MODE
+    if (size > PTRDIFF_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return _hk_debug_realloc(p, size);
+#endif
+    return realloc_in(_hk_tls_heap, p, size);
+}
 
 void *hk_reallocarray(void *p, size_t count, size_t size) {
     size_t total;

@@ -95,19 +95,6 @@ static void fork_child(void) {
     }
 }
 
-/* Statistics at exit go through a copy of fd 2 taken at start-up: many
- * programs (every gnulib one) close stderr in an atexit handler of their
- * own, which runs before ours since ours was registered first. */
-static int stats_fd = -1;
-
-static void print_stats_at_exit(void) {
-    FILE *f = stats_fd >= 0 ? fdopen(stats_fd, "w") : NULL;
-    if (f == NULL) return;
-    hk_stats_print(f, false);
-    fclose(f);
-    stats_fd = -1;
-}
-
 void _hk_init(void) {
     if (hk_likely(atomic_load_explicit(&init_state, memory_order_acquire) == 2)) return;
     int expected = 0;
@@ -121,10 +108,7 @@ void _hk_init(void) {
         /* These may allocate (glibc keeps a growing list): now that the
          * library works, a nested malloc is fine. */
         pthread_atfork(fork_prepare, fork_parent, fork_child);
-        if (_hk_options.show_stats) {
-            stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
-            if (stats_fd >= 0) atexit(print_stats_at_exit);
-        }
+        _hk_report_init(); /* statistics at exit, the statistics signal */
         return;
     }
     while (atomic_load_explicit(&init_state, memory_order_acquire) != 2) {

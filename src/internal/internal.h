@@ -51,6 +51,23 @@ void _hk_assert_fail(const char *cond, const char *file, int line);
 /* A warning on stderr (only with HEAPKIT_VERBOSE, unless `always`). */
 HK_INTERNAL void _hk_warn(bool always, const char *fmt, ...);
 
+/* ---- report.c ------------------------------------------------------------- */
+/* A report being written: buffered, never allocates. */
+typedef struct hk_out_s {
+    int fd;
+    bool owned;        /* fd was opened for this report (HEAPKIT_REPORT_FILE) */
+    size_t len;
+    char buf[4096];
+} hk_out_t;
+/* Opens the report destination: HEAPKIT_REPORT_FILE, else stderr for an
+ * error and the copy of stderr taken at start for reports at exit. */
+HK_INTERNAL void _hk_out_open(hk_out_t *o, bool error);
+HK_INTERNAL void _hk_out_printf(hk_out_t *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+HK_INTERNAL void _hk_out_close(hk_out_t *o);
+/* At start-up (may allocate): statistics at exit, the statistics signal. */
+HK_INTERNAL void _hk_report_init(void);
+
 /* ---- options.c ------------------------------------------------------------ */
 typedef struct hk_options_s {
     long decommit_delay_ms;  /* free memory stays committed this long */
@@ -58,6 +75,14 @@ typedef struct hk_options_s {
     long huge_cache_mb;      /* bytes of freed huge blocks kept for reuse */
     long show_stats;         /* print statistics at exit */
     long verbose;            /* explain errors and warnings */
+    long report_json;        /* reports (statistics, leaks) as JSON */
+    long stats_signal;       /* answer this signal with a statistics file (0: off) */
+    long leaks;              /* debug library: report leaks at exit */
+    long secure;             /* asks for the secure library (a warning in others) */
+    long quarantine_mb;      /* debug library: freed bytes held back */
+    const char *debug;       /* debug library: HEAPKIT_DEBUG's list, or NULL */
+    const char *report_file; /* reports go here instead of stderr; %p: the pid */
+    const char *stack;       /* "fp" (frame pointers, default) or "unwind" */
 } hk_options_t;
 HK_INTERNAL extern hk_options_t _hk_options;
 HK_INTERNAL void _hk_options_init(void);

@@ -1,0 +1,644 @@
+/* debug.c: checked allocation for the debug library (libheapkit-debug.so).
+ *
+ * Owns: the debug block layout, the checks on free (double and invalid
+ * free, overflow and underflow through red zones), the quarantine of
+ * freed blocks (use after free), the list of live blocks and the leak
+ * report at exit.
+ * Calls: the thread heap (_hk_heap_alloc and the plain free), stack.c,
+ * report.c.
+ * Threads: any; the live list is split in stripes, each with its own
+ * lock, and the quarantine has one lock.
+ *
+ * A block, inside a heap block of HDR + size + at least REDZONE bytes:
+ *
+ *   base      [padding for alignments over 16]
+ *   user - 64 header (dbg_block_t): list links, size, stacks, state, a
+ *             check word, and 8 canary bytes just before the user bytes
+ *   user      the size bytes asked for (filled with ALLOC_FILL unless
+ *             calloc'd: reading them before writing shows)
+ *   user+size red zone: every byte to the end of the heap block is
+ *             REDZONE_FILL; free and the exit check find writes there
+ *
+ * The check word is user ^ state ^ a per-process constant: a pointer that
+ * is not a debug block fails it (and is then freed plainly if it is the
+ * start of a heap block, for allocations heapkit made for itself, or
+ * reported as invalid), a block already freed has state FREED (double
+ * free), and an underflow far enough to reach it shows as a corrupted
+ * header. A freed block keeps its header and is filled with FREE_FILL
+ * while it waits in the quarantine (first in, first out, bounded by
+ * HEAPKIT_QUARANTINE_MB); when it leaves, a changed byte is a write after
+ * free. Only then does its memory go back to the heap.
+ *
+ * Nested allocations (the stack walk's first pthread_getattr_np, reports,
+ * addr2line's spawn) take the plain path: `busy` marks the thread.
+ */
+#define _GNU_SOURCE
+#define HK_DEBUG_IMPL
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal/fastpath.h"
+#include "internal/debug.h"
+
+#define HDR          64
+#define REDZONE      16
+#define ALLOC_FILL   0xbe
+#define FREE_FILL    0xdf
+#define REDZONE_FILL 0xab
+#define CANARY_FILL  0xcd
+#define STRIPES      16
+
+enum { STATE_LIVE = 0x4c, STATE_FREED = 0x46 };
+
+typedef struct dbg_block_s {
+    struct dbg_block_s *next, *prev; /* live: its stripe's list; freed: the quarantine */
+    size_t size;         /* bytes asked for */
+    uint32_t alloc_stack, free_stack; /* stack depot ids; 0: none */
+    uint32_t alloc_tid, free_tid;
+    uint32_t base_off;   /* the heap block starts this many bytes before the header */
+    uint8_t state;       /* STATE_LIVE or STATE_FREED */
+    uint8_t stripe;
+    uint8_t pad[2];
+    uint64_t check;      /* (uintptr_t)user ^ state ^ secret */
+    uint8_t canary[8];   /* CANARY_FILL: the front red zone */
+} dbg_block_t;
+_Static_assert(sizeof(dbg_block_t) == HDR, "the header is 64 bytes");
+
+typedef struct {
+    hk_lock_t lock;
+    dbg_block_t *first;
+    size_t blocks, bytes;
+} stripe_t;
+
+static stripe_t stripes[STRIPES];
+
+static hk_lock_t quarantine_lock;
+static dbg_block_t *quarantine_head, *quarantine_tail; /* oldest first */
+static size_t quarantine_bytes;
+
+/* Which checks run: HEAPKIT_DEBUG's list (all but guard when unset). */
+static bool want_quarantine = true, want_leaks = true;
+
+static __thread int busy;        /* > 0: allocations take the plain path */
+static __thread uint32_t my_tid;
+
+static uint32_t thread_number(void) {
+    if (my_tid == 0) my_tid = (uint32_t)gettid();
+    return my_tid;
+}
+
+static uint8_t *user_of(dbg_block_t *b) { return (uint8_t *)b + HDR; }
+static void *base_of(dbg_block_t *b) { return (uint8_t *)b - b->base_off; }
+static dbg_block_t *header_of(const void *p) { return (dbg_block_t *)((uintptr_t)p - HDR); }
+/* The secret is only there to make a chance match with user data unlikely;
+ * it must be the same from the first allocation on (before any
+ * constructor ran), so it is derived from where the library was loaded. */
+static uint64_t check_of(const void *user, uint8_t state) {
+    uint64_t secret = ((uint64_t)(uintptr_t)stripes * 0x9e3779b97f4a7c15ull) ^ 0x6865617064626721ull;
+    return (uintptr_t)user ^ state ^ secret;
+}
+
+/* ---- Plain memory -------------------------------------------------------- */
+
+static void *plain_alloc(size_t size, size_t align, bool zero) {
+    return _hk_heap_alloc(_hk_tls_heap, size, align, zero);
+}
+
+/* True when p starts a live heap block (does not report). */
+static bool plain_block_start(const void *p) {
+    if (!hk_chunk_map_has((uintptr_t)p)) return false;
+    hk_chunk_t *c = hk_chunk_of(p);
+    if (c->h.kind == HK_CHUNK_HUGE) return p == hk_chunk_data(c) && c->h.heap != NULL;
+    hk_page_t *pg = hk_block_head(c, p);
+    if (pg->kind == HK_PAGE_SLAB) return _hk_slab_valid_block(c, pg, p);
+    return pg->kind == HK_PAGE_MEDIUM && hk_page_start(c, pg) == p;
+}
+
+/* ---- Reports ------------------------------------------------------------- */
+
+static void print_stack(hk_out_t *o, uint32_t id) {
+    void *pc[HK_STACK_MAX];
+    unsigned n = _hk_stack_get(id, pc);
+    if (n == 0) {
+        _hk_out_printf(o, "    (no stack)\n");
+        return;
+    }
+    hk_frame_name_t f;
+    for (unsigned i = 0; i < n; i++) {
+        _hk_stack_symbolize(pc[i], &f);
+        if (f.where[0])
+            _hk_out_printf(o, "    #%u %s (%s)\n", i, f.func, f.where);
+        else
+            _hk_out_printf(o, "    #%u %s (%s+0x%lx)\n", i, f.func, f.module,
+                           (unsigned long)f.offset);
+    }
+}
+
+/* Reports an error about block b (or pointer p) and aborts:
+ *   heapkit: <func>(): <kind> 0x<p> (<details>)
+ * then the stacks that made and freed the block, and the current one. */
+static void __attribute__((noreturn, format(printf, 5, 6)))
+report_error(const char *func, const char *kind, const void *p, dbg_block_t *b, const char *fmt,
+             ...) {
+    busy++;
+    uint32_t here = _hk_stack_capture(0);
+    hk_out_t o;
+    _hk_out_open(&o, true);
+    _hk_out_printf(&o, "heapkit: %s(): %s %p", func, kind, p);
+    if (fmt) {
+        char detail[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(detail, sizeof detail, fmt, ap);
+        va_end(ap);
+        _hk_out_printf(&o, " (%s)", detail);
+    }
+    _hk_out_printf(&o, "\n");
+    if (b) {
+        _hk_out_printf(&o, "heapkit: block %p of %zu bytes, allocated by thread %u at:\n",
+                       (void *)user_of(b), b->size, b->alloc_tid);
+        print_stack(&o, b->alloc_stack);
+        if (b->state == STATE_FREED) {
+            _hk_out_printf(&o, "heapkit: freed by thread %u at:\n", b->free_tid);
+            print_stack(&o, b->free_stack);
+        }
+    }
+    _hk_out_printf(&o, "heapkit: detected by thread %u in %s() at:\n", thread_number(), func);
+    print_stack(&o, here);
+    _hk_out_close(&o);
+    abort();
+}
+
+/* ---- Red zones ----------------------------------------------------------- */
+
+static size_t block_end(dbg_block_t *b) {
+    /* The heap block's usable end, as an offset from the user pointer. */
+    size_t usable = _hk_usable_size_checked(base_of(b), "debug");
+    return (size_t)((uint8_t *)base_of(b) + usable - user_of(b));
+}
+
+/* Checks the canaries of a live block; reports and aborts on damage. */
+static void check_redzones(dbg_block_t *b, const char *func) {
+    uint8_t *u = user_of(b);
+    for (int i = 0; i < 8; i++)
+        if (b->canary[i] != CANARY_FILL)
+            report_error(func, "underflow", u, b, "%d bytes before its start written",
+                         8 - i);
+    size_t end = block_end(b);
+    size_t last = 0;
+    for (size_t i = b->size; i < end; i++)
+        if (u[i] != REDZONE_FILL) last = i + 1;
+    if (last)
+        report_error(func, "overflow", u, b, "block of %zu bytes, %zu bytes past its end written",
+                     b->size, last - b->size);
+}
+
+/* ---- Live list ----------------------------------------------------------- */
+
+static void live_add(dbg_block_t *b) {
+    stripe_t *s = &stripes[b->stripe];
+    _hk_lock(&s->lock);
+    b->prev = NULL;
+    b->next = s->first;
+    if (b->next) b->next->prev = b;
+    s->first = b;
+    s->blocks++;
+    s->bytes += b->size;
+    hk_unlock(&s->lock);
+}
+
+static void live_remove(dbg_block_t *b) {
+    stripe_t *s = &stripes[b->stripe];
+    _hk_lock(&s->lock);
+    if (b->prev) b->prev->next = b->next;
+    else s->first = b->next;
+    if (b->next) b->next->prev = b->prev;
+    s->blocks--;
+    s->bytes -= b->size;
+    hk_unlock(&s->lock);
+}
+
+/* ---- Allocation ---------------------------------------------------------- */
+
+void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
+    if (busy) return plain_alloc(size, align, zero);
+    if (align < 16) align = 16;
+    size_t total;
+    if (size > PTRDIFF_MAX || __builtin_add_overflow(size, HDR + REDZONE + (align - 16), &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uint8_t *base = plain_alloc(total, 16, false);
+    if (base == NULL) return NULL;
+    uint8_t *user = (uint8_t *)(((uintptr_t)base + HDR + align - 1) & ~(uintptr_t)(align - 1));
+    dbg_block_t *b = header_of(user);
+    b->base_off = (uint32_t)((uint8_t *)b - base);
+    b->size = size;
+    b->state = STATE_LIVE;
+    b->check = check_of(user, STATE_LIVE);
+    b->stripe = (uint8_t)(((uintptr_t)user >> 4) % STRIPES);
+    b->alloc_tid = thread_number();
+    b->free_tid = 0;
+    b->free_stack = 0;
+    memset(b->canary, CANARY_FILL, sizeof b->canary);
+    memset(user, zero ? 0 : ALLOC_FILL, size);
+    size_t end = block_end(b);
+    memset(user + size, REDZONE_FILL, end - size);
+    busy++;
+    b->alloc_stack = _hk_stack_capture(0); /* past this function and the entry point */
+    busy--;
+    live_add(b);
+    return user;
+}
+
+/* The header of a debug block p, or NULL when p is not one (a plain block
+ * or a bad pointer). Reports a double free. */
+static dbg_block_t *find_block(void *p, const char *func) {
+    if (!hk_is_heap_memory(p) || ((uintptr_t)p & 15) != 0) return NULL;
+    /* The header is heapkit memory too: a user pointer is at least HDR
+     * bytes into its heap block. For other pointers, the word read is in
+     * the same chunk (or the chunk's metadata just below its data). */
+    dbg_block_t *b = header_of(p);
+    if (b->check == check_of(p, STATE_LIVE) && b->state == STATE_LIVE) return b;
+    if (b->check == check_of(p, STATE_FREED) && b->state == STATE_FREED)
+        report_error(func, "double free", p, b, "block of %zu bytes", b->size);
+    return NULL;
+}
+
+/* A block leaves the quarantine: its fill must be intact. */
+static void release_quarantined(dbg_block_t *b) {
+    uint8_t *u = user_of(b);
+    for (size_t i = 0; i < b->size; i++)
+        if (u[i] != FREE_FILL)
+            report_error("free", "write after free", u, b,
+                         "block of %zu bytes, byte %zu written after it was freed", b->size, i);
+    b->state = 0;
+    b->check = 0;
+    hk_free_fast(base_of(b));
+}
+
+void _hk_debug_free(void *p, const char *func) {
+    if (p == NULL) return;
+    dbg_block_t *b = find_block(p, func);
+    if (b == NULL) {
+        if (plain_block_start(p)) { /* heapkit's own or a busy thread's */
+            hk_free_fast(p);
+            return;
+        }
+        report_error(func, "invalid pointer", p, NULL,
+                     hk_is_heap_memory(p) ? "not the start of a block"
+                                          : "not memory heapkit allocated");
+    }
+    check_redzones(b, func);
+    live_remove(b);
+    busy++;
+    b->free_stack = _hk_stack_capture(0);
+    busy--;
+    b->free_tid = thread_number();
+    b->state = STATE_FREED;
+    b->check = check_of(p, STATE_FREED);
+    if (!want_quarantine) {
+        b->state = 0;
+        b->check = 0;
+        hk_free_fast(base_of(b));
+        return;
+    }
+    memset(p, FREE_FILL, b->size);
+    size_t budget = (size_t)_hk_options.quarantine_mb << 20;
+    dbg_block_t *leaving = NULL;
+    _hk_lock(&quarantine_lock);
+    b->next = NULL;
+    if (quarantine_tail) quarantine_tail->next = b;
+    else quarantine_head = b;
+    quarantine_tail = b;
+    quarantine_bytes += b->size + HDR;
+    /* Take the oldest beyond the budget off the queue, to check and free
+     * without the lock. */
+    while (quarantine_bytes > budget && quarantine_head) {
+        dbg_block_t *old = quarantine_head;
+        quarantine_head = old->next;
+        if (quarantine_head == NULL) quarantine_tail = NULL;
+        quarantine_bytes -= old->size + HDR;
+        old->next = leaving;
+        leaving = old;
+    }
+    hk_unlock(&quarantine_lock);
+    while (leaving) {
+        dbg_block_t *next = leaving->next;
+        release_quarantined(leaving);
+        leaving = next;
+    }
+}
+
+void *_hk_debug_realloc(void *p, size_t size) {
+    if (p == NULL) return _hk_debug_alloc(size, 0, false);
+    dbg_block_t *b = find_block(p, "realloc");
+    size_t old;
+    if (b) {
+        check_redzones(b, "realloc");
+        old = b->size;
+    } else if (plain_block_start(p)) {
+        old = _hk_usable_size_checked(p, "realloc");
+    } else {
+        report_error("realloc", "invalid pointer", p, NULL, "not a live block");
+    }
+    if (size == 0) {
+        _hk_debug_free(p, "realloc");
+        return NULL;
+    }
+    /* Always move: a stale pointer to the old block then shows up as a
+     * write after free. */
+    void *q = _hk_debug_alloc(size, 0, false);
+    if (q == NULL) return NULL; /* p is untouched */
+    memcpy(q, p, old < size ? old : size);
+    _hk_debug_free(p, "realloc");
+    return q;
+}
+
+size_t _hk_debug_usable_size(const void *p) {
+    if (p == NULL) return 0;
+    dbg_block_t *b = find_block((void *)p, "malloc_usable_size");
+    if (b) return b->size;
+    return _hk_usable_size_checked(p, "malloc_usable_size");
+}
+
+/* ---- At exit: red zones of live blocks, leaks ---------------------------- */
+
+typedef struct {
+    uint32_t stack;
+    size_t blocks, bytes;
+} leak_group_t;
+
+static int by_bytes_desc(const void *a, const void *b) {
+    const leak_group_t *x = a, *y = b;
+    return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : (x->stack > y->stack) - (x->stack < y->stack);
+}
+
+static void json_string(hk_out_t *o, const char *s) {
+    _hk_out_printf(o, "\"");
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') _hk_out_printf(o, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20) _hk_out_printf(o, "\\u%04x", (unsigned char)*s);
+        else _hk_out_printf(o, "%c", *s);
+    }
+    _hk_out_printf(o, "\"");
+}
+
+static void json_stack(hk_out_t *o, uint32_t id) {
+    void *pc[HK_STACK_MAX];
+    unsigned n = _hk_stack_get(id, pc);
+    hk_frame_name_t f;
+    _hk_out_printf(o, "[");
+    for (unsigned i = 0; i < n; i++) {
+        _hk_stack_symbolize(pc[i], &f);
+        _hk_out_printf(o, "%s{\"func\": ", i ? ", " : "");
+        json_string(o, f.func);
+        _hk_out_printf(o, ", \"where\": ");
+        json_string(o, f.where);
+        _hk_out_printf(o, ", \"module\": ");
+        json_string(o, f.module);
+        _hk_out_printf(o, ", \"offset\": %lu}", (unsigned long)f.offset);
+    }
+    _hk_out_printf(o, "]");
+}
+
+/* ---- Reachability --------------------------------------------------------
+ * A block is a leak when no pointer to it (or into it) can be found from
+ * the roots: the writable segments of every loaded module (globals), the
+ * exiting thread's stack, and the blocks the dynamic loader allocated for
+ * itself (thread descriptors' TLS, which live outside any root). What is
+ * reachable is counted as such and not listed: stdio's buffers, a global
+ * cache a program keeps to the end. Conservative, like valgrind's and
+ * LeakSanitizer's scans: any word that looks like a pointer counts.
+ */
+typedef struct {
+    uintptr_t start, end;  /* the user bytes */
+    dbg_block_t *block;
+    bool marked;
+} live_t;
+
+typedef struct {
+    live_t *v;
+    size_t n;
+    size_t *todo;          /* indices of marked blocks not yet scanned */
+    size_t ntodo;
+} scan_t;
+
+static int by_start(const void *a, const void *b) {
+    const live_t *x = a, *y = b;
+    return (x->start > y->start) - (x->start < y->start);
+}
+
+static void mark_word(scan_t *sc, uintptr_t w) {
+    size_t lo = 0, hi = sc->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (w < sc->v[mid].start) hi = mid;
+        else if (w >= sc->v[mid].end && !(w == sc->v[mid].start)) lo = mid + 1;
+        else {
+            if (!sc->v[mid].marked) {
+                sc->v[mid].marked = true;
+                sc->todo[sc->ntodo++] = mid;
+            }
+            return;
+        }
+    }
+}
+
+static void scan_range(scan_t *sc, uintptr_t lo, uintptr_t hi) {
+    lo = (lo + sizeof(void *) - 1) & ~(uintptr_t)(sizeof(void *) - 1);
+    for (uintptr_t a = lo; a + sizeof(void *) <= hi; a += sizeof(void *))
+        mark_word(sc, *(const uintptr_t *)a);
+}
+
+static int scan_module(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    /* Not heapkit's own globals: they hold headers, never user pointers,
+     * and the chunk map alone is 64 MiB of bss. */
+    Dl_info self;
+    if (dladdr((void *)scan_module, &self) && (uintptr_t)self.dli_fbase == info->dlpi_addr) return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) {
+            uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+            scan_range(arg, lo, lo + ph->p_memsz);
+        }
+    }
+    return 0;
+}
+
+/* True when the block was allocated by the dynamic loader (its first
+ * frame is in ld.so). */
+static bool from_loader(const dbg_block_t *b) {
+    void *pc[HK_STACK_MAX];
+    if (_hk_stack_get(b->alloc_stack, pc) == 0) return false;
+    Dl_info info;
+    if (dladdr(pc[0], &info) == 0 || info.dli_fname == NULL) return false;
+    const char *slash = strrchr(info.dli_fname, '/');
+    return strncmp(slash ? slash + 1 : info.dli_fname, "ld-", 3) == 0;
+}
+
+/* Marks every live block reachable from the roots; returns the array of
+ * live blocks (sorted, `marked` set), or NULL when out of memory. */
+static live_t *mark_reachable(size_t *count) {
+    size_t n = 0;
+    for (int s = 0; s < STRIPES; s++) n += stripes[s].blocks;
+    scan_t sc = {plain_alloc((n + 1) * sizeof(live_t), 0, false), 0,
+                 plain_alloc((n + 1) * sizeof(size_t), 0, false), 0};
+    if (sc.v == NULL || sc.todo == NULL) {
+        hk_free_fast(sc.v);
+        hk_free_fast(sc.todo);
+        return NULL;
+    }
+    for (int s = 0; s < STRIPES; s++)
+        for (dbg_block_t *b = stripes[s].first; b && sc.n < n; b = b->next)
+            sc.v[sc.n++] = (live_t){(uintptr_t)user_of(b), (uintptr_t)user_of(b) + b->size, b, false};
+    qsort(sc.v, sc.n, sizeof *sc.v, by_start);
+    for (size_t i = 0; i < sc.n; i++)
+        if (from_loader(sc.v[i].block)) {
+            sc.v[i].marked = true;
+            sc.todo[sc.ntodo++] = i;
+        }
+    dl_iterate_phdr(scan_module, &sc);
+    /* This thread's stack, from here up, with the registers spilled. */
+    __builtin_unwind_init();
+    volatile uintptr_t here = 0;
+    scan_range(&sc, (uintptr_t)&here, _hk_stack_top());
+    while (sc.ntodo) {
+        live_t *l = &sc.v[sc.todo[--sc.ntodo]];
+        scan_range(&sc, l->start, l->end);
+    }
+    hk_free_fast(sc.todo);
+    *count = sc.n;
+    return sc.v;
+}
+
+static void report_leaks(void) {
+    size_t blocks = 0, groups = 0, cap = 0, bytes = 0, reach_blocks = 0, reach_bytes = 0, n = 0;
+    leak_group_t *g = NULL;
+    for (int s = 0; s < STRIPES; s++) _hk_lock(&stripes[s].lock);
+    live_t *live = mark_reachable(&n);
+    for (size_t k = 0; k < n; k++) {
+        dbg_block_t *b = live[k].block;
+        if (live[k].marked) {
+            reach_blocks++;
+            reach_bytes += b->size;
+            continue;
+        }
+        blocks++;
+        bytes += b->size;
+        size_t i = 0;
+        while (i < groups && g[i].stack != b->alloc_stack) i++;
+        if (i == groups) {
+            if (groups == cap) {
+                cap = cap ? cap * 2 : 64;
+                leak_group_t *ng = plain_alloc(cap * sizeof *g, 0, false);
+                if (ng == NULL) break;
+                if (g) memcpy(ng, g, groups * sizeof *g);
+                hk_free_fast(g);
+                g = ng;
+            }
+            g[groups++] = (leak_group_t){b->alloc_stack, 0, 0};
+        }
+        g[i].blocks++;
+        g[i].bytes += b->size;
+    }
+    for (int s = 0; s < STRIPES; s++) hk_unlock(&stripes[s].lock);
+    hk_free_fast(live);
+    if (groups) qsort(g, groups, sizeof *g, by_bytes_desc);
+    hk_out_t o;
+    _hk_out_open(&o, false);
+    if (_hk_options.report_json) {
+        _hk_out_printf(&o, "{\"leaks\": {\"blocks\": %zu, \"bytes\": %zu, "
+                           "\"reachable_blocks\": %zu, \"reachable_bytes\": %zu, \"stacks\": [",
+                       blocks, bytes, reach_blocks, reach_bytes);
+        for (size_t i = 0; i < groups; i++) {
+            _hk_out_printf(&o, "%s{\"blocks\": %zu, \"bytes\": %zu, \"frames\": ", i ? ", " : "",
+                           g[i].blocks, g[i].bytes);
+            json_stack(&o, g[i].stack);
+            _hk_out_printf(&o, "}");
+        }
+        _hk_out_printf(&o, "]}}\n");
+    } else {
+        if (blocks == 0)
+            _hk_out_printf(&o, "heapkit: no leaks");
+        else
+            _hk_out_printf(&o, "heapkit: leaks: %zu bytes in %zu blocks lost, from %zu call stacks",
+                           bytes, blocks, groups);
+        _hk_out_printf(&o, " (%zu bytes in %zu blocks still reachable at exit, not listed)\n",
+                       reach_bytes, reach_blocks);
+        for (size_t i = 0; i < groups; i++) {
+            _hk_out_printf(&o, "heapkit: %zu bytes in %zu block%s allocated at:\n", g[i].bytes,
+                           g[i].blocks, g[i].blocks == 1 ? "" : "s");
+            print_stack(&o, g[i].stack);
+        }
+    }
+    _hk_out_close(&o);
+    hk_free_fast(g);
+}
+
+static void at_exit(void) {
+    busy++;
+    /* Damage in blocks that were never freed. */
+    for (int s = 0; s < STRIPES; s++) {
+        _hk_lock(&stripes[s].lock);
+        dbg_block_t *bad = NULL;
+        for (dbg_block_t *b = stripes[s].first; b && !bad; b = b->next) {
+            uint8_t *u = user_of(b);
+            for (int i = 0; i < 8 && !bad; i++)
+                if (b->canary[i] != CANARY_FILL) bad = b;
+            size_t end = block_end(b);
+            for (size_t i = b->size; i < end && !bad; i++)
+                if (u[i] != REDZONE_FILL) bad = b;
+        }
+        hk_unlock(&stripes[s].lock);
+        if (bad) check_redzones(bad, "exit");
+    }
+    /* Blocks in the quarantine: writes after free. */
+    _hk_lock(&quarantine_lock);
+    for (dbg_block_t *b = quarantine_head; b; b = b->next) {
+        uint8_t *u = user_of(b);
+        for (size_t i = 0; i < b->size; i++)
+            if (u[i] != FREE_FILL) {
+                hk_unlock(&quarantine_lock);
+                report_error("exit", "write after free", u, b,
+                             "block of %zu bytes, byte %zu written after it was freed", b->size, i);
+            }
+    }
+    hk_unlock(&quarantine_lock);
+    if (want_leaks) report_leaks();
+    busy--;
+}
+
+/* HEAPKIT_DEBUG: unset or "all": everything; else a comma-separated list. */
+static bool listed(const char *list, const char *word) {
+    size_t n = strlen(word);
+    for (const char *s = list; *s;) {
+        size_t len = strcspn(s, ",");
+        if ((len == n && strncmp(s, word, n) == 0) || (len == 3 && strncmp(s, "all", 3) == 0) ||
+            (len == 1 && *s == '1'))
+            return true;
+        s += len;
+        if (*s == ',') s++;
+    }
+    return false;
+}
+
+__attribute__((constructor(101))) static void debug_init(void) {
+    _hk_init();
+    const char *list = _hk_options.debug;
+    if (list) {
+        want_quarantine = listed(list, "quarantine");
+        want_leaks = listed(list, "leaks");
+    }
+    if (_hk_options.leaks) want_leaks = true;
+    if (_hk_options.quarantine_mb == 0) want_quarantine = false;
+    atexit(at_exit);
+}

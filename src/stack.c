@@ -1,0 +1,316 @@
+/* stack.c: call stacks for the debug library.
+ *
+ * Owns: taking a call stack (frame pointers, or the DWARF unwinder with
+ * HEAPKIT_STACK=unwind), the depot that stores each distinct stack once
+ * and names it by a 32-bit id, and turning a stack into function names
+ * and file:line when a report is printed.
+ * Calls: os.c (the depot's memory), libgcc's unwinder, dladdr, and the
+ * addr2line program of binutils (symbolization, at report time only).
+ * Threads: capture is lock-free; the depot takes one lock per insert.
+ *
+ * Speed: a frame-pointer walk costs a few nanoseconds per frame, where
+ * the DWARF unwinder costs about 2 us per stack (measured here, 10
+ * frames), which would make a malloc-heavy program tens of times slower.
+ * The walk is exact through code built with frame pointers (heapkit
+ * itself, and programs built with -fno-omit-frame-pointer); through code
+ * without them it stops early, since every frame is checked to lie inside
+ * the thread's stack, above the previous one. The first frame, the caller
+ * of malloc, is always right: heapkit's own frames are walked.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <unwind.h>
+
+#include "internal/debug.h"
+
+extern void *__libc_stack_end; /* the main thread's stack top (glibc, ld.so) */
+extern char **environ;
+
+/* ---- Capture ------------------------------------------------------------- */
+
+/* The calling thread's stack, [lo, hi); 0, 0 until known. */
+static __thread uintptr_t stack_lo, stack_hi;
+
+static void learn_stack_bounds(void) {
+    if (getpid() == gettid()) {
+        /* The main thread: glibc's pthread_getattr_np would read
+         * /proc/self/maps; the top is known and the limit bounds the rest. */
+        struct rlimit rl;
+        uintptr_t hi = ((uintptr_t)__libc_stack_end + 4095) & ~(uintptr_t)4095;
+        size_t size = getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                          ? (size_t)rl.rlim_cur
+                          : (size_t)8 << 20;
+        /* The walk only reads above the current frame, which is mapped. */
+        stack_lo = hi - size;
+        stack_hi = hi;
+        return;
+    }
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
+    void *addr;
+    size_t size;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+        stack_lo = (uintptr_t)addr;
+        stack_hi = (uintptr_t)addr + size;
+    }
+    pthread_attr_destroy(&attr);
+}
+
+/* The text of heapkit's own library, whose frames a stack leaves out: the
+ * stack starts at the caller of malloc, however many frames of ours (and
+ * tail calls) lie above it. */
+static uintptr_t own_lo, own_hi;
+
+static int find_own_segments(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    if (info->dlpi_addr != (uintptr_t)arg) return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (own_lo == 0 || lo < own_lo) own_lo = lo;
+        if (hi > own_hi) own_hi = hi;
+    }
+    return 1;
+}
+
+static void learn_own_text(void) {
+    Dl_info info;
+    if (dladdr((void *)learn_own_text, &info) && info.dli_fbase)
+        dl_iterate_phdr(find_own_segments, info.dli_fbase);
+    if (own_hi == 0) own_hi = 1; /* unknown: leave nothing out */
+}
+
+static bool is_own(uintptr_t pc) { return pc >= own_lo && pc < own_hi; }
+
+uintptr_t _hk_stack_top(void) {
+    if (stack_hi == 0) learn_stack_bounds();
+    return stack_hi;
+}
+
+static unsigned walk_frame_pointers(void **pc, unsigned max, unsigned skip) {
+    if (stack_hi == 0) learn_stack_bounds(); /* may allocate: the caller is marked busy */
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    unsigned n = 0;
+    while (n < max) {
+        if (fp < stack_lo || fp + 2 * sizeof(void *) > stack_hi || (fp & (sizeof(void *) - 1)))
+            break;
+        const uintptr_t *frame = (const uintptr_t *)fp;
+        uintptr_t next = frame[0], ret = frame[1];
+        if (ret < 4096) break;
+        if (skip) skip--;
+        else if (n > 0 || !is_own(ret)) pc[n++] = (void *)ret;
+        if (next <= fp) break;
+        fp = next;
+    }
+    return n;
+}
+
+typedef struct {
+    void **pc;
+    unsigned n, max, skip;
+} unwind_state_t;
+
+static _Unwind_Reason_Code unwind_step(struct _Unwind_Context *ctx, void *arg) {
+    unwind_state_t *s = arg;
+    uintptr_t ip = _Unwind_GetIP(ctx);
+    if (ip == 0) return _URC_END_OF_STACK;
+    if (s->skip) s->skip--;
+    else if (s->n < s->max && (s->n > 0 || !is_own(ip))) s->pc[s->n++] = (void *)ip;
+    return s->n < s->max ? _URC_NO_REASON : _URC_END_OF_STACK;
+}
+
+/* ---- The depot ----------------------------------------------------------- */
+
+typedef struct {
+    uint32_t next;      /* next id in the same bucket, 0 at the end */
+    uint32_t hash;
+    uint32_t depth;
+    void *pc[HK_STACK_MAX];
+} stack_entry_t;
+
+#define DEPOT_BUCKETS ((size_t)1 << 16)
+#define DEPOT_BYTES   ((size_t)64 << 20) /* reserved; the kernel commits what is used */
+
+static hk_lock_t depot_lock;
+static uint32_t *buckets;        /* DEPOT_BUCKETS heads */
+static stack_entry_t *entries;   /* entries[0] is unused: id 0 means no stack */
+static uint32_t entry_count = 1, entry_max;
+
+static bool depot_init(void) {
+    if (entries) return true;
+    uint8_t *mem = _hk_os_reserve(DEPOT_BYTES, HK_PAGE_SIZE, 0);
+    if (mem == NULL) return false;
+    buckets = (uint32_t *)mem;
+    entries = (stack_entry_t *)(mem + DEPOT_BUCKETS * sizeof(uint32_t));
+    entry_max = (uint32_t)((DEPOT_BYTES - DEPOT_BUCKETS * sizeof(uint32_t)) / sizeof(stack_entry_t));
+    return true;
+}
+
+static uint32_t hash_stack(void *const *pc, unsigned n) {
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    for (unsigned i = 0; i < n; i++) {
+        h ^= (uint64_t)(uintptr_t)pc[i];
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    return (uint32_t)h;
+}
+
+uint32_t _hk_stack_capture(unsigned skip) {
+    void *pc[HK_STACK_MAX];
+    unsigned n;
+    if (own_hi == 0) learn_own_text();
+    if (_hk_options.stack && strcmp(_hk_options.stack, "unwind") == 0) {
+        unwind_state_t s = {pc, 0, HK_STACK_MAX, skip};
+        _Unwind_Backtrace(unwind_step, &s);
+        n = s.n;
+    } else {
+        n = walk_frame_pointers(pc, HK_STACK_MAX, skip);
+    }
+    if (n == 0) return 0;
+    uint32_t h = hash_stack(pc, n);
+    _hk_lock(&depot_lock);
+    uint32_t id = 0;
+    if (depot_init()) {
+        for (id = buckets[h % DEPOT_BUCKETS]; id; id = entries[id].next)
+            if (entries[id].hash == h && entries[id].depth == n &&
+                memcmp(entries[id].pc, pc, n * sizeof(void *)) == 0)
+                break;
+        if (id == 0 && entry_count < entry_max) {
+            id = entry_count++;
+            stack_entry_t *e = &entries[id];
+            e->hash = h;
+            e->depth = n;
+            memcpy(e->pc, pc, n * sizeof(void *));
+            e->next = buckets[h % DEPOT_BUCKETS];
+            buckets[h % DEPOT_BUCKETS] = id;
+        }
+    }
+    hk_unlock(&depot_lock);
+    return id;
+}
+
+unsigned _hk_stack_get(uint32_t id, void **pc) {
+    if (id == 0 || id >= entry_count) return 0;
+    const stack_entry_t *e = &entries[id];
+    memcpy(pc, e->pc, e->depth * sizeof(void *));
+    return e->depth;
+}
+
+/* ---- Symbolization ------------------------------------------------------- */
+
+/* The address to give addr2line for a return address pc of module base. */
+static uintptr_t module_address(const void *pc, const void *base) {
+    const ElfW(Ehdr) *eh = base;
+    uintptr_t at = (uintptr_t)pc - 1; /* the call, not the instruction after it */
+    return eh->e_type == ET_EXEC ? at : at - (uintptr_t)base;
+}
+
+/* Runs `addr2line -C -f -e module addr` and fills func/where; false when
+ * addr2line is missing or says nothing useful. */
+static bool addr2line(const char *module, uintptr_t addr, char *func, size_t fsz, char *where,
+                      size_t wsz) {
+    int in[2], out[2];
+    if (pipe(in) != 0) return false;
+    if (pipe(out) != 0) {
+        close(in[0]);
+        close(in[1]);
+        return false;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", 1 /* O_WRONLY */, 0);
+    posix_spawn_file_actions_addclose(&fa, in[1]);
+    posix_spawn_file_actions_addclose(&fa, out[0]);
+    char *argv[] = {"addr2line", "-C", "-f", "-e", (char *)module, NULL};
+    /* Without LD_PRELOAD: addr2line should not run under heapkit's debug
+     * library and print reports of its own. */
+    char *env[] = {"PATH=/usr/bin:/bin", NULL};
+    pid_t pid;
+    int rc = posix_spawnp(&pid, "addr2line", &fa, NULL, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    close(in[0]);
+    close(out[1]);
+    bool ok = false;
+    if (rc == 0) {
+        char line[32];
+        int len = snprintf(line, sizeof line, "0x%lx\n", (unsigned long)addr);
+        ssize_t w = write(in[1], line, (size_t)len);
+        (void)w;
+        close(in[1]);
+        char buf[1024];
+        size_t got = 0;
+        ssize_t r;
+        while (got < sizeof buf - 1 && (r = read(out[0], buf + got, sizeof buf - 1 - got)) > 0)
+            got += (size_t)r;
+        buf[got] = 0;
+        int status;
+        waitpid(pid, &status, 0);
+        char *nl = strchr(buf, '\n');
+        if (nl) {
+            *nl = 0;
+            char *second = nl + 1;
+            char *nl2 = strchr(second, '\n');
+            if (nl2) *nl2 = 0;
+            if (strcmp(buf, "??") != 0) {
+                snprintf(func, fsz, "%.*s", (int)fsz - 1, buf);
+                ok = true;
+            }
+            if (strncmp(second, "??", 2) != 0) {
+                /* Drop " (discriminator N)". */
+                char *d = strstr(second, " (discriminator");
+                if (d) *d = 0;
+                snprintf(where, wsz, "%.*s", (int)wsz - 1, second);
+            }
+        }
+    } else {
+        close(in[1]);
+    }
+    close(out[0]);
+    return ok;
+}
+
+void _hk_stack_symbolize(const void *pc, hk_frame_name_t *out) {
+    out->func[0] = out->where[0] = out->module[0] = 0;
+    out->offset = 0;
+    Dl_info info;
+    if (dladdr(pc, &info) == 0 || info.dli_fname == NULL) {
+        snprintf(out->func, sizeof out->func, "??");
+        return;
+    }
+    const char *slash = strrchr(info.dli_fname, '/');
+    snprintf(out->module, sizeof out->module, "%s", slash ? slash + 1 : info.dli_fname);
+    out->offset = (uintptr_t)pc - (uintptr_t)info.dli_fbase;
+    const char *module = info.dli_fname;
+    char self[512];
+    if (module[0] == 0) { /* the main program: dladdr gives "" on some systems */
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0) {
+            self[n] = 0;
+            module = self;
+        }
+    }
+    bool named = false;
+    if (!_hk_options.stack || strcmp(_hk_options.stack, "nosymbols") != 0)
+        named = addr2line(module, module_address(pc, info.dli_fbase), out->func, sizeof out->func,
+                          out->where, sizeof out->where);
+    if (!named) {
+        if (info.dli_sname)
+            snprintf(out->func, sizeof out->func, "%s+0x%lx", info.dli_sname,
+                     (unsigned long)((uintptr_t)pc - (uintptr_t)info.dli_saddr));
+        else
+            snprintf(out->func, sizeof out->func, "??");
+    }
+}

@@ -1,0 +1,148 @@
+/* buggy.c: small programs with one memory bug each, for the debug
+ * library's tests (test_debug_reports.c runs them under
+ * libheapkit-debug.so and checks the reports).
+ *   buggy MODE   with MODE one of the names in the table at the end.
+ * Built with -O0 -g -fno-omit-frame-pointer, so that every function named
+ * here is a frame of its own and the reports can name it.
+ */
+#include <malloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline))
+
+/* The compiler must not see through the bugs. */
+static void *volatile sink;
+static void keep(void *p) { sink = p; }
+/* Drops a pointer: the block is lost (built at -O0, the call stays). */
+__attribute__((noinline)) static void drop(void *p) { (void)p; }
+
+NOINLINE static void overflow_by_one(void) {
+    char *p = malloc(10);
+    printf("block %p\n", (void *)p);
+    fflush(stdout);
+    memset(p, 'a', 11); /* one byte past the end */
+    free(p);
+}
+
+NOINLINE static void underflow(void) {
+    char *p = malloc(24);
+    printf("block %p\n", (void *)p);
+    fflush(stdout);
+    p[-1] = 'x';
+    free(p);
+}
+
+NOINLINE static void first_free(char *p) { free(p); }
+NOINLINE static void second_free(char *p) { free(p); }
+NOINLINE static void double_free(void) {
+    char *p = malloc(40);
+    printf("block %p\n", (void *)p);
+    fflush(stdout);
+    first_free(p);
+    second_free(p);
+}
+
+NOINLINE static void free_stack_address(void) {
+    char buf[32];
+    keep(buf);
+    printf("block %p\n", (void *)buf);
+    fflush(stdout);
+    free(sink);
+}
+
+NOINLINE static void free_interior(void) {
+    char *p = malloc(64);
+    printf("block %p\n", (void *)(p + 16));
+    fflush(stdout);
+    free(p + 16);
+}
+
+NOINLINE static void write_after_free(void) {
+    char *p = malloc(48);
+    printf("block %p\n", (void *)p);
+    fflush(stdout);
+    free(p);
+    p[5] = 1; /* found when the block leaves the quarantine, here at exit */
+}
+
+NOINLINE static void realloc_after_free(void) {
+    char *p = malloc(16);
+    printf("block %p\n", (void *)p);
+    fflush(stdout);
+    free(p);
+    keep(realloc(p, 32));
+}
+
+NOINLINE static void leak_a(void) {
+    for (int i = 0; i < 2; i++) drop(malloc(100));
+}
+NOINLINE static void leak_b(void) { drop(malloc(1000)); }
+NOINLINE static void leak_c(void) {
+    for (int i = 0; i < 3; i++) drop(calloc(1, 10));
+}
+NOINLINE static void *leak_in_thread(void *arg) {
+    (void)arg;
+    drop(malloc(77));
+    return NULL;
+}
+/* Three call sites and a thread lose blocks; one block stays reachable
+ * from a global and is not a leak. */
+NOINLINE static void leaks(void) {
+    keep(malloc(555));
+    leak_a();
+    leak_b();
+    leak_c();
+    pthread_t t;
+    pthread_create(&t, NULL, leak_in_thread, NULL);
+    pthread_join(t, NULL);
+}
+
+/* Everything freed: the report must say so, and nothing else. */
+NOINLINE static void clean(void) {
+    void *v[1000];
+    for (int i = 0; i < 1000; i++) v[i] = malloc((size_t)(i % 300) + 1);
+    for (int i = 0; i < 1000; i++) v[i] = realloc(v[i], (size_t)(i % 500) + 1);
+    for (int i = 0; i < 1000; i++) free(v[i]);
+    char *s = strdup("hello");
+    free(s);
+    void *a;
+    if (posix_memalign(&a, 4096, 100) == 0) free(a);
+}
+
+/* For the statistics signal: allocate, say ready, wait to be killed. */
+NOINLINE static void wait_for_signal(void) {
+    void *v[100];
+    for (int i = 0; i < 100; i++) v[i] = malloc(1000);
+    keep(v);
+    /* Other threads see a heap's figures as its owner last published them
+     * (on its slow paths, at most every 50 ms): trimming publishes now. */
+    malloc_trim(0);
+    printf("ready\n");
+    fflush(stdout);
+    for (int i = 0; i < 300; i++) usleep(100 * 1000);
+}
+
+static const struct {
+    const char *name;
+    void (*fn)(void);
+} modes[] = {
+    {"overflow", overflow_by_one},   {"underflow", underflow},
+    {"double-free", double_free},    {"stack-free", free_stack_address},
+    {"interior-free", free_interior}, {"use-after-free", write_after_free},
+    {"realloc-after-free", realloc_after_free}, {"leaks", leaks},
+    {"clean", clean},                {"wait", wait_for_signal},
+};
+
+int main(int argc, char **argv) {
+    for (size_t i = 0; argc > 1 && i < sizeof modes / sizeof modes[0]; i++)
+        if (strcmp(argv[1], modes[i].name) == 0) {
+            modes[i].fn();
+            return 0;
+        }
+    fprintf(stderr, "usage: buggy MODE\n");
+    return 2;
+}

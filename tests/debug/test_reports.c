@@ -1,0 +1,304 @@
+// test_reports: runs buggy.c's programs under libheapkit-debug.so and checks
+// each report: the kind, the block's address (as the program printed it)
+// and size, and the functions named in the call stacks; clean programs
+// report nothing but "no leaks". Also the report options of every library
+// (HEAPKIT_REPORT_FILE, HEAPKIT_REPORT_JSON, HEAPKIT_STATS_SIGNAL) and the
+// warning of the plain library when asked for debug checks.
+//   test_reports DEBUG_LIB PLAIN_LIB BUGGY
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "hk_test.h"
+
+static const char *debug_lib, *plain_lib, *buggy;
+
+typedef struct {
+    int status;          /* as waitpid gives it */
+    char out[8192];      /* the program's stdout */
+    char err[65536];     /* its stderr */
+} run_t;
+
+static void read_all(int fd, char *buf, size_t size) {
+    size_t len = 0;
+    ssize_t n;
+    while (len < size - 1 && (n = read(fd, buf + len, size - 1 - len)) > 0) len += (size_t)n;
+    buf[len] = 0;
+}
+
+/* Runs `buggy mode` with LD_PRELOAD=lib and the extra environment (NULL
+ * terminated "NAME=value" strings). */
+static void run(run_t *r, const char *lib, const char *mode, const char *const *env) {
+    int out[2], err[2];
+    REQUIRE(pipe(out) == 0 && pipe(err) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        close(out[0]);
+        close(err[0]);
+        setenv("LD_PRELOAD", lib, 1);
+        for (const char *const *e = env; e && *e; e++) putenv((char *)*e);
+        execl(buggy, buggy, mode, (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    /* stdout is small; read stderr to the end, then stdout. */
+    read_all(err[0], r->err, sizeof r->err);
+    read_all(out[0], r->out, sizeof r->out);
+    close(out[0]);
+    close(err[0]);
+    waitpid(pid, &r->status, 0);
+}
+
+static bool aborted(const run_t *r) { return WIFSIGNALED(r->status) && WTERMSIG(r->status) == SIGABRT; }
+static bool exited_ok(const run_t *r) { return WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0; }
+
+/* The "block 0x..." line the program printed. */
+static const char *printed_block(const run_t *r) {
+    static char addr[64];
+    const char *s = strstr(r->out, "block ");
+    if (!s || sscanf(s, "block %63s", addr) != 1) return "(none)";
+    return addr;
+}
+
+static bool has(const char *text, const char *needle) {
+    if (strstr(text, needle)) return true;
+    fprintf(stderr, "missing: \"%s\"\n", needle);
+    return false;
+}
+
+/* The text after `after`, up to the next "heapkit:" line. */
+static const char *section(const char *text, const char *after, char *buf, size_t n) {
+    const char *s = strstr(text, after);
+    if (!s) return "";
+    s += strlen(after);
+    const char *e = strstr(s, "heapkit:");
+    size_t len = e ? (size_t)(e - s) : strlen(s);
+    if (len >= n) len = n - 1;
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    return buf;
+}
+
+static void expect_error(const char *mode, const char *kind_line, const char *detail,
+                         const char *alloc_fn, const char *freed_fn, const char *detected_fn) {
+    static run_t r;
+    run(&r, debug_lib, mode, NULL);
+    fprintf(stderr, "-- %s\n", mode);
+    CHECK(aborted(&r));
+    char want[256], sec[4096];
+    snprintf(want, sizeof want, "%s %s", kind_line, printed_block(&r));
+    CHECK(has(r.err, want));
+    if (detail) CHECK(has(r.err, detail));
+    if (alloc_fn) CHECK(has(section(r.err, "allocated by thread", sec, sizeof sec), alloc_fn));
+    if (freed_fn) CHECK(has(section(r.err, "heapkit: freed by thread", sec, sizeof sec), freed_fn));
+    if (detected_fn) CHECK(has(section(r.err, "heapkit: detected by thread", sec, sizeof sec), detected_fn));
+    if (!aborted(&r) || !strstr(r.err, want)) fprintf(stderr, "stderr was:\n%s\n", r.err);
+}
+
+static void test_errors(void) {
+    expect_error("overflow", "heapkit: free(): overflow", "block of 10 bytes, 1 bytes past its end written",
+                 "overflow_by_one", NULL, "overflow_by_one");
+    expect_error("underflow", "heapkit: free(): underflow", "1 bytes before its start written",
+                 "underflow (", NULL, "underflow (");
+    expect_error("double-free", "heapkit: free(): double free", "block of 40 bytes", "double_free",
+                 "first_free", "second_free");
+    expect_error("stack-free", "heapkit: free(): invalid pointer", "not memory heapkit allocated",
+                 NULL, NULL, "free_stack_address");
+    expect_error("interior-free", "heapkit: free(): invalid pointer", "not the start of a block",
+                 NULL, NULL, "free_interior");
+    expect_error("use-after-free", "write after free", "block of 48 bytes, byte 5 written after it was freed",
+                 "write_after_free", "write_after_free", NULL);
+    expect_error("realloc-after-free", "heapkit: realloc(): double free", "block of 16 bytes",
+                 "realloc_after_free", "realloc_after_free", "realloc_after_free");
+}
+
+/* Three call sites and a thread lose 1307 bytes in 7 blocks; a block kept
+ * in a global is reachable and not listed. Biggest first. */
+static void test_leaks(void) {
+    static run_t r;
+    run(&r, debug_lib, "leaks", NULL);
+    CHECK(exited_ok(&r));
+    CHECK(has(r.err, "heapkit: leaks: 1307 bytes in 7 blocks lost, from 4 call stacks"));
+    const char *order[] = {"heapkit: 1000 bytes in 1 block allocated at:\n    #0 leak_b (",
+                           "heapkit: 200 bytes in 2 blocks allocated at:\n    #0 leak_a (",
+                           "heapkit: 77 bytes in 1 block allocated at:\n    #0 leak_in_thread (",
+                           "heapkit: 30 bytes in 3 blocks allocated at:\n    #0 leak_c ("};
+    const char *at = r.err;
+    for (int i = 0; i < 4; i++) {
+        const char *s = strstr(at, order[i]);
+        CHECK(s != NULL);
+        if (s) at = s;
+        else fprintf(stderr, "not found in order: %s\nstderr was:\n%s\n", order[i], r.err);
+    }
+    /* file:line from the debug information. */
+    CHECK(has(r.err, "buggy.c:"));
+    CHECK(strstr(r.err, "555 bytes") == NULL);
+
+    /* The same as JSON. */
+    const char *json[] = {"HEAPKIT_REPORT_JSON=1", NULL};
+    run(&r, debug_lib, "leaks", json);
+    CHECK(exited_ok(&r));
+    CHECK(has(r.err, "{\"leaks\": {\"blocks\": 7, \"bytes\": 1307,"));
+    CHECK(has(r.err, "\"func\": \"leak_b\""));
+
+    /* Only the checks asked for: no leak report without "leaks". */
+    const char *redzone[] = {"HEAPKIT_DEBUG=redzone,quarantine", NULL};
+    run(&r, debug_lib, "leaks", redzone);
+    CHECK(exited_ok(&r) && strstr(r.err, "leaks") == NULL);
+}
+
+static void test_clean(void) {
+    static run_t r;
+    run(&r, debug_lib, "clean", NULL);
+    CHECK(exited_ok(&r));
+    CHECK(has(r.err, "heapkit: no leaks"));
+    /* Nothing else: one line. */
+    const char *nl = strchr(r.err, '\n');
+    CHECK(nl != NULL && nl[1] == 0);
+    if (!nl || nl[1]) fprintf(stderr, "stderr was:\n%s\n", r.err);
+}
+
+/* Exact DWARF stacks name the same functions. */
+static void test_unwind(void) {
+    static run_t r;
+    const char *env[] = {"HEAPKIT_STACK=unwind", NULL};
+    run(&r, debug_lib, "double-free", env);
+    char sec[4096];
+    CHECK(aborted(&r));
+    CHECK(has(section(r.err, "heapkit: freed by thread", sec, sizeof sec), "first_free"));
+    CHECK(has(section(r.err, "heapkit: detected by thread", sec, sizeof sec), "second_free"));
+}
+
+static void test_report_file(void) {
+    char path[128], want[160];
+    snprintf(path, sizeof path, "/tmp/heapkit-test-report.%d.%%p", (int)getpid());
+    char var[200];
+    snprintf(var, sizeof var, "HEAPKIT_REPORT_FILE=%s", path);
+    const char *env[] = {var, NULL};
+    static run_t r;
+    run(&r, debug_lib, "leaks", env);
+    CHECK(exited_ok(&r));
+    CHECK(strstr(r.err, "leaks") == NULL); /* it went to the file */
+    /* %p became the child's pid: find the file by its prefix. */
+    snprintf(want, sizeof want, "/tmp/heapkit-test-report.%d.", (int)getpid());
+    char cmd[256], found[256] = "";
+    snprintf(cmd, sizeof cmd, "ls %s* 2>/dev/null", want);
+    FILE *ls = popen(cmd, "r");
+    if (ls && fgets(found, sizeof found, ls)) found[strcspn(found, "\n")] = 0;
+    if (ls) pclose(ls);
+    CHECK(found[0] != 0 && strspn(found + strlen(want), "0123456789") == strlen(found + strlen(want)));
+    static char text[65536];
+    int fd = open(found, O_RDONLY);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        read_all(fd, text, sizeof text);
+        close(fd);
+        CHECK(has(text, "heapkit: leaks: 1307 bytes in 7 blocks lost"));
+        unlink(found);
+    }
+
+    /* Statistics at exit, from the plain library, as JSON in a file. */
+    const char *stats[] = {var, "HEAPKIT_SHOW_STATS=1", "HEAPKIT_REPORT_JSON=1", NULL};
+    run(&r, plain_lib, "clean", stats);
+    CHECK(exited_ok(&r));
+    ls = popen(cmd, "r");
+    found[0] = 0;
+    if (ls && fgets(found, sizeof found, ls)) found[strcspn(found, "\n")] = 0;
+    if (ls) pclose(ls);
+    fd = found[0] ? open(found, O_RDONLY) : -1;
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        read_all(fd, text, sizeof text);
+        close(fd);
+        CHECK(has(text, "\"live_bytes\""));
+        CHECK(text[0] == '{');
+        unlink(found);
+    }
+}
+
+/* HEAPKIT_STATS_SIGNAL: a running program answers with a statistics file. */
+static void test_stats_signal(void) {
+    int out[2];
+    REQUIRE(pipe(out) == 0);
+    int sig = SIGRTMIN + 7;
+    char var[64];
+    snprintf(var, sizeof var, "HEAPKIT_STATS_SIGNAL=%d", sig);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        setenv("LD_PRELOAD", plain_lib, 1);
+        putenv(var);
+        execl(buggy, buggy, "wait", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    char line[64] = "";
+    ssize_t n = read(out[0], line, sizeof line - 1);
+    CHECK(n > 0 && strncmp(line, "ready", 5) == 0);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/heapkit-stats.%d.json", (int)pid);
+    unlink(path);
+    CHECK(kill(pid, sig) == 0);
+    struct stat st;
+    bool appeared = false;
+    for (int i = 0; i < 100 && !appeared; i++) {
+        appeared = stat(path, &st) == 0;
+        if (!appeared) usleep(50 * 1000);
+    }
+    CHECK(appeared);
+    static char text[65536];
+    int fd = open(path, O_RDONLY);
+    if (fd >= 0) {
+        read_all(fd, text, sizeof text);
+        close(fd);
+        /* The program holds 100 blocks of 1000 bytes. */
+        CHECK(has(text, "\"live_bytes\""));
+        unsigned long live = 0;
+        const char *s = strstr(text, "\"live_blocks\"");
+        if (s) sscanf(s, "\"live_blocks\": %lu", &live);
+        CHECK(live >= 100);
+    }
+    unlink(path);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    close(out[0]);
+}
+
+/* The plain library says debug checks need the debug library. */
+static void test_plain_warns(void) {
+    static run_t r;
+    const char *env[] = {"HEAPKIT_DEBUG=all", NULL};
+    run(&r, plain_lib, "clean", env);
+    CHECK(exited_ok(&r));
+    CHECK(has(r.err, "need libheapkit-debug.so"));
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_reports DEBUG_LIB PLAIN_LIB BUGGY\n");
+        return 2;
+    }
+    debug_lib = argv[1];
+    plain_lib = argv[2];
+    buggy = argv[3];
+    test_errors();
+    test_leaks();
+    test_clean();
+    test_unwind();
+    test_report_file();
+    test_stats_signal();
+    test_plain_warns();
+    return hk_test_done();
+}
