@@ -2,7 +2,8 @@
  * draws it.
  *
  * Owns: reading /proc/PID/smaps (or maps when smaps is not readable),
- * smaps_rollup, stat and the threads' stack pointers; sorting every
+ * smaps_rollup, stat and the threads' stack pointers, or a saved smaps
+ * file (--smaps: a bug report's, another machine's, the tests'); sorting every
  * mapping into one kind (below); the per-map table, the totals per kind,
  * the grand total; the text and JSON output.
  *
@@ -60,6 +61,7 @@
 
 const char hkt_help_map[] =
     "Usage: heapkit map PID|self [--json] [--summary]\n"
+    "       heapkit map --smaps FILE [--json] [--summary]\n"
     "\n"
     "The memory map of process PID (self: heapkit itself) as a systems course\n"
     "lays it out: the program's text, rodata, data and bss, the brk heap, the\n"
@@ -72,6 +74,7 @@ const char hkt_help_map[] =
     "Options:\n"
     "  --json        one JSON object instead of tables (sizes in bytes)\n"
     "  --summary     the totals by kind only, without the table of maps\n"
+    "  --smaps FILE  read a saved smaps (or maps) file instead of a process's\n"
     "  -h, --help    this text\n"
     "\n"
     "heapkit's chunks are recognised by their names ([anon:heapkit]) when the\n"
@@ -183,18 +186,10 @@ static void add_row(maps_t *m, const row_t *r) {
     m->rows[m->n++] = *r;
 }
 
-/* Reads smaps (or maps); 0 or an errno. */
-static int read_maps(pid_t pid, maps_t *m) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/smaps", (int)pid);
-    char *text = hkt_read_file(path, NULL);
-    m->smaps = text != NULL;
-    if (text == NULL) {
-        snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
-        text = hkt_read_file(path, NULL);
-        if (text == NULL) return errno;
-    }
+/* Parses the text of smaps (or of maps: then nothing but sizes is known). */
+static void parse_maps(char *text, maps_t *m) {
     row_t *cur = NULL;
+    m->smaps = false;
     for (char *line = text, *next; line && *line; line = next) {
         next = strchr(line, '\n');
         if (next) *next++ = 0;
@@ -203,14 +198,38 @@ static int read_maps(pid_t pid, maps_t *m) {
             if (!parse_header(line, &r)) continue;
             add_row(m, &r);
             cur = &m->rows[m->n - 1];
-            if (m->smaps) cur->rss = cur->pss = cur->swap = 0;
         } else if (cur) {
             long long v;
-            if (field_kib(line, "Rss", &v)) cur->rss = v;
+            if (field_kib(line, "Rss", &v)) cur->rss = v, m->smaps = true;
             else if (field_kib(line, "Pss", &v)) cur->pss = v;
             else if (field_kib(line, "Swap", &v)) cur->swap = v;
         }
     }
+    /* A field smaps leaves out of a map counts as 0. */
+    for (size_t i = 0; m->smaps && i < m->n; i++) {
+        row_t *r = &m->rows[i];
+        if (r->rss < 0) r->rss = 0;
+        if (r->pss < 0) r->pss = 0;
+        if (r->swap < 0) r->swap = 0;
+    }
+}
+
+/* Reads /proc/PID/smaps (or maps), or `file`; 0 or an errno. */
+static int read_maps(pid_t pid, const char *file, maps_t *m) {
+    char path[64];
+    char *text;
+    if (file) {
+        text = hkt_read_file(file, NULL);
+    } else {
+        snprintf(path, sizeof path, "/proc/%d/smaps", (int)pid);
+        text = hkt_read_file(path, NULL);
+        if (text == NULL) {
+            snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+            text = hkt_read_file(path, NULL);
+        }
+    }
+    if (text == NULL) return errno;
+    parse_maps(text, m);
     free(text);
     return 0;
 }
@@ -314,10 +333,11 @@ typedef struct {
 
 static size_t read_thread_sps(pid_t pid, thread_sp_t **out) {
     char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-    DIR *d = opendir(path);
     size_t n = 0, cap = 0;
     *out = NULL;
+    if (pid <= 0) return 0; /* a map read from a file */
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
     if (d == NULL) return 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -370,7 +390,8 @@ static hk_method_t classify(pid_t pid, maps_t *m, const procinfo_t *pi, bool *li
             if (has_prefix(base_name(p), "libheapkit")) *lib_mapped = true;
             if (r->perms[3] == 's' && is_shm_path(p)) r->kind = K_SHM;
             else if (exe && !strcmp(p, exe)) r->kind = by_perms(r->perms, false);
-            else if (bsearch(&p, elf, nelf, sizeof *elf, cmp_str)) r->kind = by_perms(r->perms, true);
+            else if (bsearch(&p, elf, nelf, sizeof *elf, cmp_str))
+                r->kind = by_perms(r->perms, true);
             else r->kind = K_FILE;
         } else if (!strcmp(r->perms, "---p") || !strcmp(r->perms, "---s")) {
             r->kind = K_GUARD;
@@ -441,7 +462,8 @@ static const char *method_text(hk_method_t method, bool lib_mapped) {
         return "by alignment, a hint (libheapkit is mapped, its maps are not named): "
                "anonymous rw maps starting 68 KiB below, or ending on, a 4 MiB boundary";
     default:
-        return lib_mapped ? "none found" : "none looked for: libheapkit is not mapped in this process";
+        return lib_mapped ? "none found"
+                          : "none looked for: libheapkit is not mapped in this process";
     }
 }
 
@@ -465,12 +487,14 @@ static void print_total_row(FILE *f, const char *name, const total_t *t, const c
 static void print_text(FILE *f, pid_t pid, const maps_t *m, const procinfo_t *pi,
                        hk_method_t method, bool lib_mapped, bool summary, const total_t *bykind,
                        const total_t *all) {
-    fprintf(f, "process %d (%s)%s%s\n", (int)pid, pi->comm, pi->exe[0] ? ": " : "", pi->exe);
+    if (pid > 0)
+        fprintf(f, "process %d (%s)%s%s\n", (int)pid, pi->comm, pi->exe[0] ? ": " : "", pi->exe);
+    else fprintf(f, "map read from %s\n", pi->comm);
     if (pi->have_stat)
         fprintf(f, "threads: %ld; page faults: %llu minor, %llu major\n", pi->threads,
                 pi->minflt, pi->majflt);
     fprintf(f, "heapkit chunks: %s\n", method_text(method, lib_mapped));
-    if (!m->smaps) fprintf(f, "(smaps not readable: sizes only)\n");
+    if (!m->smaps) fprintf(f, "(no smaps figures: sizes only)\n");
     fputc('\n', f);
     if (!summary) {
         int w = 12;
@@ -498,7 +522,8 @@ static void print_text(FILE *f, pid_t pid, const maps_t *m, const procinfo_t *pi
         if (bykind[k].maps) print_total_row(f, kinds[k].name, &bykind[k], kinds[k].what);
     print_total_row(f, "total", all, "");
     if (pi->rollup_rss >= 0)
-        fprintf(f, "\nthe kernel's totals (smaps_rollup): rss %lld KiB, pss %lld KiB, swap %lld KiB\n",
+        fprintf(f,
+                "\nthe kernel's totals (smaps_rollup): rss %lld KiB, pss %lld KiB, swap %lld KiB\n",
                 pi->rollup_rss, pi->rollup_pss, pi->rollup_swap);
 }
 
@@ -517,7 +542,8 @@ static void json_total(FILE *f, const total_t *t) {
 static void print_json(FILE *f, pid_t pid, const maps_t *m, const procinfo_t *pi,
                        hk_method_t method, bool lib_mapped, bool summary, const total_t *bykind,
                        const total_t *all) {
-    fprintf(f, "{\"pid\":%d,\"command\":", (int)pid);
+    if (pid > 0) fprintf(f, "{\"pid\":%d,\"command\":", (int)pid);
+    else fputs("{\"pid\":null,\"file\":", f);
     hkt_json_string(f, pi->comm);
     fputs(",\"exe\":", f);
     hkt_json_string(f, pi->exe);
@@ -532,8 +558,9 @@ static void print_json(FILE *f, pid_t pid, const maps_t *m, const procinfo_t *pi
         fputs(",\"mappings\":[", f);
         for (size_t i = 0; i < m->n; i++) {
             const row_t *r = &m->rows[i];
-            fprintf(f, "%s\n{\"start\":\"0x%llx\",\"end\":\"0x%llx\",\"perms\":\"%s\",\"offset\":%llu,"
-                       "\"kind\":\"%s\",\"name\":",
+            fprintf(f,
+                    "%s\n{\"start\":\"0x%llx\",\"end\":\"0x%llx\",\"perms\":\"%s\","
+                    "\"offset\":%llu,\"kind\":\"%s\",\"name\":",
                     i ? "," : "", r->start, r->end, r->perms, r->offset, kinds[r->kind].name);
             hkt_json_string(f, r->path);
             fprintf(f, ",\"size\":%llu", r->end - r->start);
@@ -570,14 +597,16 @@ static void print_json(FILE *f, pid_t pid, const maps_t *m, const procinfo_t *pi
 /* ---- The command -------------------------------------------------------------- */
 
 int hkt_cmd_map(int argc, char **argv) {
-    enum { O_JSON = 256, O_SUMMARY };
+    enum { O_JSON = 256, O_SUMMARY, O_SMAPS };
     static const struct option longopts[] = {
         {"json", no_argument, NULL, O_JSON},
         {"summary", no_argument, NULL, O_SUMMARY},
+        {"smaps", required_argument, NULL, O_SMAPS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     bool json = false, summary = false;
+    const char *file = NULL;
     opterr = 0;
     optind = 1;
     int c;
@@ -585,31 +614,40 @@ int hkt_cmd_map(int argc, char **argv) {
         switch (c) {
         case O_JSON: json = true; break;
         case O_SUMMARY: summary = true; break;
+        case O_SMAPS: file = optarg; break;
         case 'h': fputs(hkt_help_map, stdout); return HKT_EXIT_OK;
         default: return hkt_opt_error("map", c, argv);
         }
     }
-    if (optind >= argc) return hkt_usage("map", "which process? Give a PID or 'self'");
-    if (argc - optind > 1) return hkt_usage("map", "one process at a time");
-    const char *arg = argv[optind];
-    pid_t pid;
-    if (!strcmp(arg, "self")) pid = getpid();
-    else if (!hkt_parse_pid(arg, &pid)) return hkt_usage("map", "'%s' is not a PID", arg);
-    int e = hkt_proc_exists(pid);
-    if (e == ESRCH) return hkt_usage("map", "no process %d", (int)pid);
+    pid_t pid = 0;
+    procinfo_t pi;
+    if (file) {
+        if (optind < argc) return hkt_usage("map", "a process or --smaps FILE, not both");
+        memset(&pi, 0, sizeof pi);
+        snprintf(pi.comm, sizeof pi.comm, "%s", file);
+        pi.rollup_rss = pi.rollup_pss = pi.rollup_swap = -1;
+    } else {
+        if (optind >= argc) return hkt_usage("map", "which process? Give a PID or 'self'");
+        if (argc - optind > 1) return hkt_usage("map", "one process at a time");
+        const char *arg = argv[optind];
+        if (!strcmp(arg, "self")) pid = getpid();
+        else if (!hkt_parse_pid(arg, &pid)) return hkt_usage("map", "'%s' is not a PID", arg);
+        if (hkt_proc_exists(pid) == ESRCH) return hkt_usage("map", "no process %d", (int)pid);
+        read_procinfo(pid, &pi);
+    }
 
     maps_t m = {0};
-    procinfo_t pi;
-    read_procinfo(pid, &pi);
-    e = read_maps(pid, &m);
+    int e = read_maps(pid, file, &m);
     if (e) {
-        if (e == ENOENT || e == ESRCH) hkt_err("process %d has gone", (int)pid);
+        if (file) hkt_err("cannot read %s: %s", file, strerror(e));
+        else if (e == ENOENT || e == ESRCH) hkt_err("process %d has gone", (int)pid);
         else hkt_err("cannot read the map of process %d: %s%s", (int)pid, strerror(e),
                      e == EACCES || e == EPERM ? " (another user's process needs root)" : "");
         return HKT_EXIT_FAIL;
     }
     if (m.n == 0) {
-        hkt_err("process %d has no memory map (a kernel thread, or it has exited)", (int)pid);
+        if (file) hkt_err("%s holds no map lines", file);
+        else hkt_err("process %d has no memory map (a kernel thread, or it has exited)", (int)pid);
         free(m.rows);
         return HKT_EXIT_FAIL;
     }

@@ -179,6 +179,13 @@ static int run_program(char **argv) {
     struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit;
     sigaction(SIGINT, &ign, &old_int);
     sigaction(SIGQUIT, &ign, &old_quit);
+    /* The forwarded signals wait until the parent knows the child's pid;
+     * the child takes them with their default action after exec. */
+    sigset_t fwd_set, old_mask;
+    sigemptyset(&fwd_set);
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+        sigaddset(&fwd_set, forwarded[i]);
+    sigprocmask(SIG_BLOCK, &fwd_set, &old_mask);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
@@ -189,6 +196,7 @@ static int run_program(char **argv) {
         close(errpipe[0]);
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGQUIT, &old_quit, NULL);
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
         execvp(argv[0], argv);
         int e = errno;
         ssize_t w = write(errpipe[1], &e, sizeof e);
@@ -201,6 +209,7 @@ static int run_program(char **argv) {
     fwd.sa_flags = SA_RESTART;
     for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
         sigaction(forwarded[i], &fwd, NULL);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
 
     close(errpipe[1]);
     int exec_errno = 0;
@@ -361,7 +370,8 @@ int hkt_cmd_run(int argc, char **argv) {
         unsetenv("HEAPKIT_STATS_SIGNAL");
     } else if (stats_signal || getenv("HEAPKIT_STATS_SIGNAL") == NULL) {
         char num[16];
-        snprintf(num, sizeof num, "%d", stats_signal ? stats_signal : SIGRTMIN + HKT_STATS_SIGNAL_OFFSET);
+        if (stats_signal == 0) stats_signal = SIGRTMIN + HKT_STATS_SIGNAL_OFFSET;
+        snprintf(num, sizeof num, "%d", stats_signal);
         setenv("HEAPKIT_STATS_SIGNAL", num, 1);
     }
     return run_program(prog);

@@ -286,6 +286,14 @@ int hkt_cmd_stats(int argc, char **argv) {
     if (!hkt_parse_pid(argv[optind], &pid))
         return hkt_usage("stats", "'%s' is not a PID", argv[optind]);
     if (hkt_proc_exists(pid) == ESRCH) return hkt_usage("stats", "no process %d", (int)pid);
+    /* A thread's id reaches its process, which answers under its own pid. */
+    char *tgid = status_field(pid, "Tgid");
+    pid_t process;
+    if (tgid && hkt_parse_pid(tgid, &process) && process != pid) {
+        hkt_err("%d is a thread of process %d; asking the process", (int)pid, (int)process);
+        pid = process;
+    }
+    free(tgid);
     if (pid == getpid()) {
         hkt_err("heapkit itself does not run on heapkit");
         return HKT_EXIT_FAIL;

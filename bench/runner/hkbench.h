@@ -5,6 +5,8 @@
  *   spawn.c    running one child and measuring it (fork, exec, wait4)
  *   stats.c    medians, spreads, ratios, geometric means
  *   realprog.c the real programs: python3, sqlite3, redis-server
+ *   beyond.c   the Beyond malloc comparisons (heapkit's pools, caches and
+ *              moved heaps against malloc/free and other libraries)
  *   instr.c    instruction counts under callgrind
  *   report.c   the terminal table and the JSON file
  *   html.c     the HTML report with its SVG charts
@@ -19,8 +21,10 @@
 #include <sys/resource.h>
 
 #define HKB_MAX_ALLOCS    16
-#define HKB_MAX_WORKLOADS 32
+#define HKB_MAX_WORKLOADS 48
 #define HKB_MAX_PHASES    16
+#define HKB_MAX_PARTS     6
+#define HKB_MAX_GROUPS    8
 
 /* ---- Allocators --------------------------------------------------------- */
 
@@ -48,6 +52,11 @@ typedef struct hkb_workload {
     const char *twin;         /* the workload this one is compared with under
                                  the same allocator (arena-destroy: arena-free) */
     const char *description;  /* one line for the report */
+    /* Beyond malloc comparisons only (beyond.c; NULL elsewhere): */
+    const char *group;        /* the comparison it belongs to ("pool") */
+    const char *variant;      /* the API it uses ("hk_pool", "malloc", "apr") */
+    const char *library;      /* the comparator library, for the skip line ("apr") */
+    const char *package;      /* the Debian package that provides it */
     int ok;                   /* program present */
     char reason[256];
     int real;                 /* HKB_SYNTHETIC or HKB_REAL_* */
@@ -72,6 +81,12 @@ typedef struct hkb_phase {
     char name[24];
 } hkb_phase_t;
 
+/* A part of a workload's work timed by the workload (HKBENCH part). */
+typedef struct hkb_part {
+    char name[16];
+    double ms;
+} hkb_part_t;
+
 typedef struct hkb_run {
     int w, a, rep;            /* indexes into the workload and allocator tables */
     int done;                 /* ran (or was skipped after earlier failures) */
@@ -87,7 +102,12 @@ typedef struct hkb_run {
     char malloc_from[PATH_MAX];
     char out_hash[20];        /* real programs: hash of the checked output */
     double rps;               /* real-redis: requests per second; NAN otherwise */
-    char detail[200];         /* real programs: a line of specifics (per-command rates) */
+    char detail[200];         /* real programs: a line of specifics (per-command rates);
+                                 workloads: their HKBENCH info line */
+    double work_s;            /* the workload's own timer (t_ms); NAN if none */
+    char check[24];           /* the workload's checksum ("" if none) */
+    hkb_part_t part[HKB_MAX_PARTS];
+    int nparts;
     hkb_sample_t *samples;
     int nsamples;
     hkb_phase_t phases[HKB_MAX_PHASES];
@@ -108,6 +128,10 @@ typedef struct hkb_summary {
     int n_ok, n_fail;
     hkb_stat_t wall, cpu, rss_kib, minflt;
     hkb_stat_t rps;           /* real-redis: requests per second (n = 0 elsewhere) */
+    hkb_stat_t work;          /* the workload's own time (n = 0 if it prints none) */
+    hkb_stat_t part[HKB_MAX_PARTS];   /* its timed parts, in ms, named as in */
+    char part_name[HKB_MAX_PARTS][16];   /* its first successful run */
+    int nparts;
     double live_peak;         /* median of what the workload reported; NAN if unknown */
     double efficiency;        /* live_peak / peak RSS (median runs); NAN if unknown */
     double time_vs_glibc, rss_vs_glibc;   /* NAN when glibc has no result */
@@ -134,6 +158,35 @@ typedef struct hkb_instr {
     long long ir1, ir2;       /* instructions (callgrind Ir) at n1 and n2 */
     double per_pair;          /* (ir2 - ir1 - loop cost) / (n2 - n1) */
 } hkb_instr_t;
+
+/* ---- Beyond malloc (beyond.c) -------------------------------------------- */
+/* A comparison of heapkit's own API with malloc/free and other libraries
+ * on one workload. Its rows are the summaries of its variant workloads
+ * (one per allocator for malloc/free). The figure compared is the
+ * workload's own time, or one timed part of it (`headline`). */
+typedef struct hkb_group {
+    const char *name;         /* "pool": its workloads are named "pool-VARIANT" */
+    const char *title;
+    const char *description;
+    const char *headline;     /* the part the target is about, NULL: the whole work */
+    double target_speedup;    /* ours at least this many times faster than glibc's malloc/free */
+    int target_vs_best;       /* and no slower than the fastest other row */
+    /* Results (hkb_beyond_summarise): workload and allocator of each row
+     * named; -1 when there is none. Speedups are other / ours (above 1:
+     * ours is faster). */
+    int present;              /* at least one of its workloads selected */
+    int ours_w, ours_a;       /* heapkit's API */
+    int base_w, base_a;       /* malloc/free under glibc */
+    int best_w, best_a;       /* the fastest row other than ours */
+    int best_api_w, best_api_a;   /* the fastest other library (apr, talloc, g_slice) */
+    double ours_s, base_s, best_s, best_api_s;   /* their headline medians, seconds */
+    double speedup_vs_glibc, speedup_vs_best, speedup_vs_best_api;
+    int met_glibc, met_best;  /* 1 met, 0 not, -1 not measured */
+    char check[24];           /* the checksum every run printed (majority) */
+    long long check_ops;
+    int check_agree, check_runs;  /* runs that printed it, of the successful ones */
+    char detail[200];         /* a variant's info line (which GLib serves g_slice) */
+} hkb_group_t;
 
 /* ---- The whole benchmark ------------------------------------------------ */
 
@@ -163,6 +216,9 @@ typedef struct hkb {
 
     hkb_summary_t *sum;       /* nwork * nalloc, index w * nalloc + a */
     hkb_geomean_t geo[HKB_MAX_ALLOCS];
+
+    hkb_group_t group[HKB_MAX_GROUPS];
+    int ngroup;
 
     hkb_instr_t *instr;
     int ninstr;
@@ -217,6 +273,24 @@ void hkb_real_run(hkb_t *b, hkb_run_t *r);
 /* The kind as shown in the JSON ("synthetic" or "real"). */
 const char *hkb_kind(const hkb_workload_t *w);
 
+/* beyond.c */
+/* The comparisons' workloads, appended to the runner's table. */
+extern const hkb_workload_t hkb_api_workloads[];
+extern const int hkb_napi_workloads;
+/* Sets up b->group for the selected workloads. */
+void hkb_beyond_init(hkb_t *b);
+/* After the runs: every successful run of a comparison must print the same
+ * checksum and ops; the runs that do not (the minority) fail. */
+void hkb_beyond_check(hkb_t *b);
+/* After hkb_summarise: the rows, the speedups and the targets. */
+void hkb_beyond_summarise(hkb_t *b);
+/* The section of the terminal table. */
+void hkb_beyond_print(hkb_t *b, FILE *f);
+/* The headline median (seconds) of workload w under allocator a; NAN if none. */
+double hkb_beyond_figure(const hkb_t *b, const hkb_group_t *g, int w, int a);
+/* The row's label: "hk_pool", "malloc (glibc)", "apr". */
+const char *hkb_beyond_label(const hkb_t *b, int w, int a, char *buf, size_t cap);
+
 /* instr.c */
 int hkb_instr_run(hkb_t *b);
 
@@ -231,6 +305,13 @@ static inline const char *hkb_pair_error(const hkb_t *b, int w, int a) {
         if (b->run[i].w == w && b->run[i].a == a && b->run[i].done && !b->run[i].ok)
             return b->run[i].error;
     return "";
+}
+
+/* Workloads of the allocator comparison (not of Beyond malloc) selected. */
+static inline int hkb_allocator_workloads(const hkb_t *b) {
+    int n = 0;
+    for (int w = 0; w < b->nwork; w++) n += !b->work[w].group;
+    return n;
 }
 
 /* html.c */

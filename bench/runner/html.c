@@ -2,8 +2,10 @@
  * here (no scripts, no external files, so the report opens anywhere and
  * can be archived as one file): horizontal bars for time and peak RSS per
  * workload with min..max whiskers, the geometric means, the instruction
- * counts, and a line chart of RSS over the workload's progress for the
- * workloads that print memory samples (frag, mixed).
+ * counts, a line chart of RSS over the workload's progress for the
+ * workloads that print memory samples (frag, mixed), and the Beyond malloc
+ * section (heapkit's own APIs against malloc/free and other libraries,
+ * figures from beyond.c).
  */
 #include "hkbench.h"
 
@@ -58,8 +60,15 @@ typedef struct {
     const char *note;         /* text after the bar */
 } bar_t;
 
+static void hbar_at(FILE *f, const char *title, const bar_t *bars, int n, double ref, const char *ref_label, int left);
+
 static void hbar(FILE *f, const char *title, const bar_t *bars, int n, double ref, const char *ref_label) {
-    const int W = 440, left = 78, right = 92, top = 22, bh = 16, gap = 6;
+    hbar_at(f, title, bars, n, ref, ref_label, 78);
+}
+
+/* `left`: room for the labels, in pixels. */
+static void hbar_at(FILE *f, const char *title, const bar_t *bars, int n, double ref, const char *ref_label, int left) {
+    const int W = 362 + left, right = 92, top = 22, bh = 16, gap = 6;
     int H = top + n * (bh + gap) + (isfinite(ref) && ref_label ? 30 : 18);
     double max = isfinite(ref) ? ref : 0;
     for (int i = 0; i < n; i++) {
@@ -218,6 +227,168 @@ static int summary_bars(hkb_t *b, int k, bar_t *bars, char (*notes)[32]) {
     return n;
 }
 
+static void cell_ratio(FILE *f, double r);
+
+/* ---- Beyond malloc ------------------------------------------------------------ */
+
+static const char *verdict(int m) { return m < 0 ? "not measured" : m ? "met" : "<b class=\"fail\">not met</b>"; }
+
+static void speedup_text(FILE *f, double x) {
+    if (!isfinite(x)) fprintf(f, "-");
+    else if (x >= 1) fprintf(f, "%.2f&times; faster", x);
+    else fprintf(f, "%.2f&times; slower", 1 / x);
+}
+
+/* Colour of a row: heapkit's for heapkit's API, the allocator's for
+ * malloc/free, one of the others for the other libraries. */
+static const char *row_color(const hkb_t *b, int w, int a) {
+    static const char *other[] = { "#ea580c", "#0891b2", "#a16207", "#db2777" };
+    const hkb_workload_t *wk = &b->work[w];
+    if (!strncmp(wk->variant, "hk_", 3)) return color_of("heapkit", a);
+    if (!strcmp(wk->variant, "malloc")) return color_of(b->alloc[a].name, a);
+    return other[w % 4];
+}
+
+static void beyond_html(FILE *f, hkb_t *b) {
+    int na = b->nalloc;
+    fprintf(f, "<h2 id=\"beyond\">Beyond malloc</h2>\n<p>heapkit's own APIs for memory with a clear structure "
+               "(region pools, object caches, heaps moved between threads) against the same work done with "
+               "malloc/free under every allocator, and against the libraries C programs use for it (APR pools, "
+               "talloc, GLib's g_slice, on the system's glibc malloc). These compare APIs, not allocators: they are "
+               "not in the summary or its geometric means. The time is the workload's own timer around its work "
+               "(without process start-up), median of the runs, whiskers min..max; \"hk / row\" is heapkit's "
+               "time divided by the row's (below 1, green: heapkit's API is faster). Every run of a comparison must print the "
+               "same checksum and operation count, or it fails.</p>\n");
+    for (int k = 0; k < b->ngroup; k++) {
+        hkb_group_t *g = &b->group[k];
+        char label[64];
+        fprintf(f, "<h3 id=\"beyond-%s\">%s: ", g->name, g->name);
+        esc(f, g->title);
+        fprintf(f, "</h3>\n<p class=\"desc\">");
+        esc(f, g->description);
+        fprintf(f, "</p>\n<p>");
+        if (g->ours_w >= 0 && isfinite(g->ours_s)) {
+            fprintf(f, "<b>%s%s%s: ", b->work[g->ours_w].variant, g->headline ? " " : "", g->headline ? g->headline : "");
+            speedup_text(f, g->speedup_vs_glibc);
+            fprintf(f, " than malloc/free under glibc</b> (target: %g&times; faster: %s)", g->target_speedup,
+                    verdict(g->met_glibc));
+            if (g->best_w >= 0) {
+                fprintf(f, "; ");
+                speedup_text(f, g->speedup_vs_best);
+                fprintf(f, " than the fastest other, ");
+                esc(f, hkb_beyond_label(b, g->best_w, g->best_a, label, sizeof label));
+                if (g->target_vs_best) fprintf(f, " (target: no slower: %s)", verdict(g->met_best));
+            }
+            if (g->best_api_w >= 0 && g->best_api_w != g->best_w) {
+                fprintf(f, "; ");
+                speedup_text(f, g->speedup_vs_best_api);
+                fprintf(f, " than the fastest other library, ");
+                esc(f, hkb_beyond_label(b, g->best_api_w, g->best_api_a, label, sizeof label));
+            }
+            fprintf(f, ".");
+        } else {
+            fprintf(f, "<span class=\"fail\">heapkit's variant has no result: targets not measured.</span>");
+        }
+        fprintf(f, "</p>\n");
+
+        /* The chart of the compared figure. */
+        bar_t bars[HKB_MAX_WORKLOADS];
+        char notes[HKB_MAX_WORKLOADS][40], labels[HKB_MAX_WORKLOADS][64];
+        int n = 0, np = 0;
+        char (*pn)[16] = NULL;
+        for (int w = 0; w < b->nwork; w++) {
+            if (!b->work[w].group || strcmp(b->work[w].group, g->name)) continue;
+            for (int a = 0; a < na && n < HKB_MAX_WORKLOADS; a++) {
+                hkb_summary_t *s = &b->sum[w * na + a];
+                if (!s->present) continue;
+                if (!np && s->n_ok && s->nparts) np = s->nparts, pn = s->part_name;
+                double v = NAN, lo = NAN, hi = NAN;
+                if (s->n_ok && !g->headline) v = s->work.median, lo = s->work.min, hi = s->work.max;
+                for (int p = 0; s->n_ok && g->headline && p < s->nparts; p++)
+                    if (!strcmp(s->part_name[p], g->headline))
+                        v = s->part[p].median / 1000, lo = s->part[p].min / 1000, hi = s->part[p].max / 1000;
+                hkb_beyond_label(b, w, a, labels[n], sizeof labels[n]);
+                snprintf(notes[n], sizeof notes[n], "%.1f ms", v * 1000);
+                bars[n] = (bar_t){ labels[n], row_color(b, w, a), v * 1000, lo * 1000, hi * 1000, !isfinite(v), notes[n] };
+                n++;
+            }
+        }
+        char title[96];
+        snprintf(title, sizeof title, "%s, milliseconds (lower is better)", g->headline ? g->headline : "time of the work");
+        fprintf(f, "<div class=\"charts\">\n");
+        hbar_at(f, title, bars, n, NAN, NULL, 120);
+        fprintf(f, "</div>\n");
+
+        /* The table. */
+        fprintf(f, "<table><tr><th>variant</th>");
+        for (int p = 0; p < np; p++) fprintf(f, "<th>%s ms</th>", pn[p]);
+        fprintf(f, "<th>time s</th><th>&plusmn;%%</th><th>CPU s</th><th>peak RSS</th><th>hk / row</th>"
+                   "<th>runs ok</th></tr>\n");
+        for (int w = 0; w < b->nwork; w++) {
+            if (!b->work[w].group || strcmp(b->work[w].group, g->name)) continue;
+            if (!b->work[w].ok) {
+                fprintf(f, "<tr><td>");
+                esc(f, b->work[w].variant);
+                fprintf(f, "</td><td colspan=\"%d\" class=\"fail\" style=\"text-align:left\">skipped: ", np + 6);
+                esc(f, b->work[w].reason);
+                fprintf(f, "</td></tr>\n");
+                continue;
+            }
+            for (int a = 0; a < na; a++) {
+                hkb_summary_t *s = &b->sum[w * na + a];
+                if (!s->present) continue;
+                fprintf(f, "<tr><td><span style=\"color:%s\">&#9632;</span> ", row_color(b, w, a));
+                esc(f, hkb_beyond_label(b, w, a, label, sizeof label));
+                fprintf(f, "</td>");
+                if (!s->n_ok) {
+                    fprintf(f, "<td colspan=\"%d\" class=\"fail\" style=\"text-align:left\">failed: ", np + 6);
+                    esc(f, hkb_pair_error(b, w, a));
+                    fprintf(f, "</td></tr>\n");
+                    continue;
+                }
+                for (int p = 0; p < np; p++) {
+                    double v = NAN;
+                    for (int q = 0; q < s->nparts; q++)
+                        if (!strcmp(s->part_name[q], pn[p])) v = s->part[q].median;
+                    if (isfinite(v)) fprintf(f, "<td>%.1f</td>", v);
+                    else fprintf(f, "<td>-</td>");
+                }
+                char m[32];
+                fprintf(f, "<td>%.3f</td><td>%.0f</td><td>%.3f</td><td>%s</td>", s->work.median, s->work.spread_pct,
+                        s->cpu.median, hkb_fmt_bytes(s->rss_kib.median * 1024, m, sizeof m));
+                double fig = hkb_beyond_figure(b, g, w, a);
+                double hr = isfinite(fig) && g->ours_s > 0 ? g->ours_s / fig : NAN;
+                if (w == g->ours_w && a == g->ours_a) fprintf(f, "<td>-</td>");
+                else if (hr < 0.1) fprintf(f, "<td style=\"background:#dcfce7\">%.3f</td>", hr); /* (a teardown) */
+                else cell_ratio(f, hr);
+                fprintf(f, "<td%s>%d/%d</td></tr>\n", s->n_fail ? " class=\"fail\"" : "", s->n_ok, s->n_ok + s->n_fail);
+            }
+        }
+        fprintf(f, "</table>\n<ul class=\"meta\">\n");
+        for (int w = 0; w < b->nwork; w++) {
+            if (!b->work[w].group || strcmp(b->work[w].group, g->name)) continue;
+            fprintf(f, "<li><code>");
+            esc(f, b->work[w].variant);
+            fprintf(f, "</code>: ");
+            esc(f, b->work[w].description);
+            fprintf(f, " &middot; <code>%s %s</code></li>\n", b->work[w].program, b->work[w].args);
+        }
+        fprintf(f, "</ul>\n<p class=\"meta\">");
+        if (g->check_runs && g->check_agree == g->check_runs)
+            fprintf(f, "Checksum %s (%lld operations) printed by all %d successful runs.", g->check, g->check_ops,
+                    g->check_runs);
+        else if (g->check_runs)
+            fprintf(f, "<span class=\"fail\">Checksum %s (%lld operations) printed by %d of %d runs; the others "
+                       "failed.</span>", g->check, g->check_ops, g->check_agree, g->check_runs);
+        if (*g->detail) {
+            fprintf(f, " ");
+            esc(f, g->detail);
+            fprintf(f, ".");
+        }
+        fprintf(f, "</p>\n");
+    }
+}
+
 static void cell_ratio(FILE *f, double r) {
     char b[32];
     fmt_num(r, b, sizeof b);
@@ -259,6 +430,9 @@ int hkb_write_html(hkb_t *b, const char *path) {
         fprintf(f, "<br>mode %s &middot; scale %g &middot; %d runs per workload and allocator (medians shown, whiskers "
                    "min..max) &middot; %d threads &middot; total %.0f s</p>\n",
                 b->mode, b->scale, b->runs, b->threads, b->total_wall_s);
+    if (!b->instr_only && b->ngroup)
+        fprintf(f, "<p>Also in this report: <a href=\"#beyond\">Beyond malloc</a>, heapkit's region pools, object "
+                   "caches and moved heaps against malloc/free and other libraries.</p>\n");
 
     fprintf(f, "<h2>Allocators</h2>\n<table><tr><th>allocator</th><th style=\"text-align:left\">library</th></tr>\n");
     for (int a = 0; a < na; a++) {
@@ -277,7 +451,7 @@ int hkb_write_html(hkb_t *b, const char *path) {
     fprintf(f, "</table>\n");
 
     /* Summary: geometric means. */
-    if (b->sum && !b->instr_only) {
+    if (b->sum && !b->instr_only && hkb_allocator_workloads(b)) {
         fprintf(f, "<h2>Summary</h2>\n<p>Geometric mean over the workloads of each allocator's median, as a ratio to "
                    "glibc (lower is better; the dashed line is glibc).</p>\n<div class=\"charts\">\n");
         bar_t bars[HKB_MAX_ALLOCS];
@@ -347,7 +521,7 @@ int hkb_write_html(hkb_t *b, const char *path) {
         }
     }
 
-    if (b->sum && !b->instr_only) {
+    if (b->sum && !b->instr_only && hkb_allocator_workloads(b)) {
         /* Memory over time. */
         int any = 0;
         for (int w = 0; w < b->nwork; w++) {
@@ -384,6 +558,7 @@ int hkb_write_html(hkb_t *b, const char *path) {
         fprintf(f, "<h2>Workloads</h2>\n<p>Wall time and peak RSS (from <code>wait4()</code>) of each workload "
                    "process: the median bar, the whisker from the fastest to the slowest run.</p>\n");
         for (int w = 0; w < b->nwork; w++) {
+            if (b->work[w].group) continue; /* in Beyond malloc */
             fprintf(f, "<h3 id=\"w-");
             esc(f, b->work[w].name);
             fprintf(f, "\">");
@@ -495,6 +670,8 @@ int hkb_write_html(hkb_t *b, const char *path) {
         }
     }
 
+    if (b->sum && !b->instr_only && b->ngroup) beyond_html(f, b);
+
     fprintf(f, "<h2>How to read this</h2>\n<ul>\n"
                "<li>Every workload is a separate process; each allocator other than glibc is put under it with "
                "<code>LD_PRELOAD</code>, and each run checks which library really served <code>malloc</code>.</li>\n"
@@ -512,6 +689,9 @@ int hkb_write_html(hkb_t *b, const char *path) {
                "with another allocator (Debian's redis-server links jemalloc). Their output is checked against "
                "an untimed glibc run; their live bytes are unknown, so they have no efficiency. They count in the "
                "geometric means like the other workloads.</li>\n"
+               "<li>The Beyond malloc section compares heapkit's own APIs with malloc/free and with other "
+               "libraries on the same work; its figures are the workloads' own timers, and it stays out of the "
+               "geometric means.</li>\n"
                "<li>The raw figures, every run included, are in <code>bench.json</code> beside this file.</li>\n"
                "</ul>\n</body>\n</html>\n");
     return fclose(f) == 0 ? 0 : -1;
@@ -522,7 +702,7 @@ int hkb_write_html(hkb_t *b, const char *path) {
  * summary-time.svg and summary-rss.svg. The report's own styles are
  * repeated inside each file, since no page surrounds it. */
 int hkb_write_summary_svgs(hkb_t *b, const char *dir) {
-    if (!b->sum || b->instr_only) return 0;
+    if (!b->sum || b->instr_only || !hkb_allocator_workloads(b)) return 0;
     for (int k = 0; k < 2; k++) {
         bar_t bars[HKB_MAX_ALLOCS];
         char notes[HKB_MAX_ALLOCS][32];

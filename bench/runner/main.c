@@ -10,7 +10,9 @@
  * measured halfway through.
  *
  * Real programs (python3, sqlite3, redis-server: realprog.c) are in the
- * same table and schedule; realprog.c runs and checks them.
+ * same table and schedule; realprog.c runs and checks them. The Beyond
+ * malloc comparisons (beyond.c) add their variants to the table; the
+ * variants of one comparison are scheduled as one block, rotated together.
  *
  * Schedule: for each repetition, every workload under every allocator, the
  * allocator order rotated from one workload and repetition to the next:
@@ -86,6 +88,12 @@ static const hkb_workload_t workloads[] = {
 };
 enum { NWORKLOADS = sizeof workloads / sizeof workloads[0] };
 
+/* Workload i of the runner's table followed by beyond.c's. */
+static const hkb_workload_t *workload_at(int i) {
+    return i < NWORKLOADS ? &workloads[i] : &hkb_api_workloads[i - NWORKLOADS];
+}
+static int workload_count(void) { return NWORKLOADS + hkb_napi_workloads; }
+
 /* ---- The allocators --------------------------------------------------------- */
 
 typedef struct {
@@ -119,7 +127,9 @@ static void usage(FILE *f) {
         "                      mimalloc,heapkit and any --alloc)\n"
         "  --alloc NAME=PATH   add an allocator, or point a known one at another .so\n"
         "  --heapkit PATH      the libheapkit.so to preload (default: the build's)\n"
-        "  --workloads LIST    comma-separated names or prefixes (default: all)\n"
+        "  --workloads LIST    comma-separated names or prefixes (default: all);\n"
+        "                      \"beyond\" selects the Beyond malloc comparisons\n"
+        "                      (pool, cache, cache-xt, tree)\n"
         "  --out DIR           output directory (default: hkbench-results)\n"
         "  --bindir DIR        where the workload programs are (default: beside hkbench)\n"
         "  --timeout SEC       limit per run (default 60 x max(1, scale))\n"
@@ -315,6 +325,9 @@ static void snapshot_libs(hkb_t *b) {
 
 /* ---- Running one pair ------------------------------------------------------- */
 
+/* Width of the workload column of the progress lines. */
+static int name_width = 13;
+
 static void split_args(const char *s, char **argv, int *argc, char *store, size_t cap) {
     snprintf(store, cap, "%s", s);
     for (char *t = strtok(store, " "); t; t = strtok(NULL, " ")) argv[(*argc)++] = t;
@@ -350,10 +363,22 @@ static void parse_output(hkb_run_t *r, const char *out) {
                 p->step = hkb_kv(rest, "step", v, sizeof v) ? atol(v) : 0;
                 if (!hkb_kv(rest, "name", p->name, sizeof p->name)) strcpy(p->name, "?");
             }
+        } else if (!strncmp(rest, "part ", 5)) {
+            if (r->nparts < HKB_MAX_PARTS) {
+                hkb_part_t *p = &r->part[r->nparts];
+                if (hkb_kv(rest, "name", p->name, sizeof p->name) && hkb_kv(rest, "ms", v, sizeof v)) {
+                    p->ms = atof(v);
+                    r->nparts++;
+                }
+            }
+        } else if (!strncmp(rest, "info ", 5)) {
+            hkb_kv(rest, "text", r->detail, sizeof r->detail);
         } else if (!strncmp(rest, "error=", 6)) {
             hkb_kv(rest, "error", r->error, sizeof r->error);
         } else if (!strncmp(rest, "ops=", 4)) {
             r->ops = hkb_kv(rest, "ops", v, sizeof v) ? atoll(v) : -1;
+            r->work_s = hkb_kv(rest, "t_ms", v, sizeof v) ? atof(v) / 1000 : NAN;
+            if (!hkb_kv(rest, "check", r->check, sizeof r->check)) r->check[0] = 0;
             r->live_peak = hkb_kv(rest, "live_peak", v, sizeof v) ? atoll(v) : -1;
             r->hwm_kib = hkb_kv(rest, "hwm_kib", v, sizeof v) ? atol(v) : -1;
             hkb_kv(rest, "malloc_from", r->malloc_from, sizeof r->malloc_from);
@@ -426,13 +451,14 @@ static void run_one(hkb_t *b, hkb_run_t *r, int index, int total) {
     }
     char m[32], rps[48] = "";
     if (r->ok && isfinite(r->rps)) snprintf(rps, sizeof rps, "  %.0fK req/s", r->rps / 1000);
+    else if (r->ok && w->group && isfinite(r->work_s)) snprintf(rps, sizeof rps, "  work %.3f s", r->work_s);
     if (r->ok)
-        printf("[%3d/%d] %-13s %-9s run %d/%d  time %7.3f s  cpu %7.3f s  peak RSS %10s  minflt %8ld%s\n", index,
-               total, w->name, al->name, r->rep + 1, b->runs, r->wall_s, r->cpu_s, mib((double)r->maxrss_kib, m, sizeof m),
-               r->minflt, rps);
+        printf("[%3d/%d] %-*s %-9s run %d/%d  time %7.3f s  cpu %7.3f s  peak RSS %10s  minflt %8ld%s\n", index,
+               total, name_width, w->name, al->name, r->rep + 1, b->runs, r->wall_s, r->cpu_s,
+               mib((double)r->maxrss_kib, m, sizeof m), r->minflt, rps);
     else
-        printf("[%3d/%d] %-13s %-9s run %d/%d  FAILED: %s\n", index, total, w->name, al->name, r->rep + 1, b->runs,
-               r->error);
+        printf("[%3d/%d] %-*s %-9s run %d/%d  FAILED: %s\n", index, total, name_width, w->name, al->name, r->rep + 1,
+               b->runs, r->error);
     fflush(stdout);
 }
 
@@ -615,16 +641,24 @@ int main(int argc, char **argv) {
             if (in_list(alloc_list, b.alloc[a].name, 0) || in_list(alloc_list, "all", 0)) b.alloc[k++] = b.alloc[a];
         b.nalloc = k;
     }
-    for (int i = 0; i < NWORKLOADS; i++)
-        if (in_list(work_list, workloads[i].name, 1)) b.work[b.nwork++] = workloads[i];
+    for (int i = 0; i < workload_count(); i++) {
+        const hkb_workload_t *wk = workload_at(i);
+        if (in_list(work_list, wk->name, 1) || (wk->group && work_list && in_list(work_list, "beyond", 0)))
+            b.work[b.nwork++] = *wk;
+    }
+    for (int w = 0; w < b.nwork; w++)
+        if ((int)strlen(b.work[w].name) > name_width) name_width = (int)strlen(b.work[w].name);
+    hkb_beyond_init(&b);
     if (!b.nwork && !b.instr_only) die("no workload matches '%s' (see --list)", work_list ? work_list : "");
 
     if (list) {
         printf("workloads:\n");
-        for (int i = 0; i < NWORKLOADS; i++)
-            printf("  %-14s %s%s%s%s\n", workloads[i].name, workloads[i].description,
-                   workloads[i].only ? " [only " : "", workloads[i].only ? "heapkit]" : "",
-                   workloads[i].real ? " [real program]" : "");
+        for (int i = 0; i < workload_count(); i++) {
+            const hkb_workload_t *wk = workload_at(i);
+            printf("  %-17s %s%s%s%s%s%s\n", wk->name, wk->description, wk->only ? " [only " : "",
+                   wk->only ? wk->only : "", wk->only ? "]" : "", wk->real ? " [real program]" : "",
+                   wk->group ? " [beyond malloc]" : "");
+        }
         printf("allocators:\n");
         for (int a = 0; a < b.nalloc; a++)
             printf("  %-10s %s%s\n", b.alloc[a].name, *b.alloc[a].path ? b.alloc[a].path : "(system malloc)",
@@ -659,9 +693,19 @@ int main(int argc, char **argv) {
             hkb_real_prepare(&b, wk, !b.instr_only);
         } else {
             wk->ok = access(prog, X_OK) == 0;
-            if (!wk->ok)
+            if (!wk->ok && wk->library) {
+                /* A comparator library missing when the bench was
+                 * configured: said once per library, as for allocators. */
+                snprintf(wk->reason, sizeof wk->reason, "not installed (apt-get install %s)", wk->package);
+                int said = 0;
+                for (int o = 0; o < w; o++)
+                    said |= b.work[o].library && !strcmp(b.work[o].library, wk->library) &&
+                            !strcmp(b.work[o].reason, wk->reason);
+                if (!said) printf("skipping %s: %s\n", wk->library, wk->reason);
+            } else if (!wk->ok) {
                 snprintf(wk->reason, sizeof wk->reason, "%s not built%s", wk->program,
-                         wk->only ? " (needs the heapkit library target)" : "");
+                         wk->only && !strcmp(wk->only, "heapkit") ? " (needs the heapkit library target)" : "");
+            }
         }
         int any = 0;
         for (int a = 0; a < b.nalloc; a++)
@@ -670,7 +714,8 @@ int main(int argc, char **argv) {
             wk->ok = 0;
             snprintf(wk->reason, sizeof wk->reason, "runs only under %s, which is skipped", wk->only);
         }
-        if (!wk->ok) printf("skipping workload %s: %s\n", wk->name, wk->reason);
+        if (!wk->ok && !(wk->library && !strncmp(wk->reason, "not installed", 13)))
+            printf("skipping workload %s: %s\n", wk->name, wk->reason);
     }
     if (mkdirs(b.out_dir) != 0) die("cannot create the output directory %s", b.out_dir);
 
@@ -690,12 +735,32 @@ int main(int argc, char **argv) {
         for (int rep = 0; rep < b.runs; rep++)
             for (int w = 0; w < b.nwork; w++) {
                 if (!b.work[w].ok) continue;
+                if (b.work[w].group) {
+                    /* A comparison: all its (variant, allocator) pairs as
+                     * one block, taken up once, at its first workload. */
+                    int first = 1;
+                    for (int o = 0; o < w; o++)
+                        first &= !(b.work[o].ok && b.work[o].group && !strcmp(b.work[o].group, b.work[w].group));
+                    if (!first) continue;
+                    int pw[HKB_MAX_WORKLOADS * HKB_MAX_ALLOCS], pa[HKB_MAX_WORKLOADS * HKB_MAX_ALLOCS], np = 0;
+                    for (int v = w; v < b.nwork; v++) {
+                        if (!b.work[v].ok || !b.work[v].group || strcmp(b.work[v].group, b.work[w].group)) continue;
+                        for (int k = 0; k < nok; k++)
+                            if (!b.work[v].only || !strcmp(b.work[v].only, b.alloc[oka[k]].name)) pw[np] = v, pa[np++] = oka[k];
+                    }
+                    for (int k = 0; k < np; k++) {
+                        hkb_run_t *r = &b.run[b.nrun++];
+                        r->w = pw[(k + rep + w) % np], r->a = pa[(k + rep + w) % np], r->rep = rep;
+                        r->rps = r->work_s = NAN;
+                    }
+                    continue;
+                }
                 for (int k = 0; k < nok; k++) {
                     int a = oka[(k + rep + w) % nok];
                     if (b.work[w].only && strcmp(b.work[w].only, b.alloc[a].name)) continue;
                     hkb_run_t *r = &b.run[b.nrun++];
                     r->w = w, r->a = a, r->rep = rep;
-                    r->rps = NAN;
+                    r->rps = r->work_s = NAN;
                 }
             }
         for (int i = 0; i < b.nrun; i++) {
@@ -718,7 +783,9 @@ int main(int argc, char **argv) {
         b.total_wall_s = ts.tv_sec + ts.tv_nsec / 1e9 - t_start;
     }
 
+    hkb_beyond_check(&b);
     hkb_summarise(&b);
+    hkb_beyond_summarise(&b);
     printf("\n");
     hkb_print_table(&b, stdout);
 
@@ -743,7 +810,7 @@ int main(int argc, char **argv) {
     printf("wrote %s\n", path);
     if (hkb_write_summary_svgs(&b, b.out_dir) != 0)
         fprintf(stderr, "hkbench: could not write the summary charts in %s\n", b.out_dir);
-    else if (b.sum && !b.instr_only)
+    else if (b.sum && !b.instr_only && hkb_allocator_workloads(&b))
         printf("wrote %s/summary-time.svg, summary-rss.svg\n", b.out_dir);
     snprintf(path, sizeof path, "%s/summary.txt", b.out_dir);
     printf("wrote %s\n", path);

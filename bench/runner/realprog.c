@@ -83,7 +83,8 @@ int hkb_real_set_program(const char *arg) {
     return -1;
 }
 
-const char *hkb_kind(const hkb_workload_t *w) { return w->real ? "real" : "synthetic"; }
+/* "api": a variant of a Beyond malloc comparison (beyond.c). */
+const char *hkb_kind(const hkb_workload_t *w) { return w->real ? "real" : w->group ? "api" : "synthetic"; }
 
 static double now_s(void) {
     struct timespec ts;

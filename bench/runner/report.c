@@ -1,7 +1,9 @@
 /* report.c: the terminal table and the JSON file. The JSON holds every
  * figure: the configuration, each allocator (and why one was skipped),
  * each workload, every run with its samples, the per-pair summaries, the
- * geometric means and the instruction counts. After writing, the file is
+ * geometric means, the Beyond malloc comparisons (beyond.c: their own
+ * section of the table, and "beyond_malloc" in the JSON) and the
+ * instruction counts. After writing, the file is
  * parsed back with the strict parser: a malformed report is an error of
  * the runner, not something to find later in a chart.
  */
@@ -44,11 +46,12 @@ void hkb_print_table(hkb_t *b, FILE *f) {
                 b->scale, b->runs, b->threads, b->started, b->host);
     for (int a = 0; a < na; a++)
         if (!b->alloc[a].ok) fprintf(f, "skipped %s: %s\n", b->alloc[a].name, b->alloc[a].reason);
-    if (b->sum && !b->instr_only) {
+    if (b->sum && !b->instr_only && hkb_allocator_workloads(b)) {
         fprintf(f, "\n%-13s %-9s %8s %5s %8s %10s %7s %5s %7s %7s %7s %7s\n", "workload", "allocator", "time s",
                 "+-%", "cpu s", "peak RSS", "minflt", "eff", "t/glibc", "m/glibc", "t/best", "m/best");
         for (int w = 0; w < b->nwork; w++) {
             int shown = 0;
+            if (b->work[w].group) continue; /* in the Beyond malloc section */
             if (!b->work[w].ok) {
                 fprintf(f, "%-13s SKIPPED: %s\n", b->work[w].name, b->work[w].reason);
                 continue;
@@ -111,6 +114,7 @@ void hkb_print_table(hkb_t *b, FILE *f) {
                     ratio(g->time_vs_best, r3, sizeof r3), ratio(g->rss_vs_best, r4, sizeof r4), g->n_best);
         }
     }
+    if (b->sum && !b->instr_only) hkb_beyond_print(b, f);
     if (b->do_instr) {
         fprintf(f, "\ninstructions per malloc+free pair (callgrind; lower is better)\n");
         if (!b->ninstr) fprintf(f, "none: %s\n", b->instr_note);
@@ -237,6 +241,71 @@ static void jw_stat(jw_t *w, const char *k, const hkb_stat_t *s) {
 }
 
 static const char *alloc_name(hkb_t *b, int a) { return a >= 0 && a < b->nalloc ? b->alloc[a].name : NULL; }
+static const char *work_name(hkb_t *b, int w) { return w >= 0 && w < b->nwork ? b->work[w].name : NULL; }
+
+/* The Beyond malloc comparisons (beyond.c): per comparison its rows with
+ * their headline figures, the speedups of heapkit's API (other / ours) and
+ * whether the targets are met. */
+static void write_beyond(hkb_t *b, jw_t *w) {
+    jw_arr(w, "beyond_malloc");
+    for (int k = 0; b->sum && k < b->ngroup; k++) {
+        hkb_group_t *g = &b->group[k];
+        char label[64];
+        jw_obj(w, NULL);
+        jw_str(w, "name", g->name);
+        jw_str(w, "title", g->title);
+        jw_str(w, "description", g->description);
+        jw_str(w, "figure", g->headline ? g->headline : "work");
+        jw_num(w, "target_speedup_vs_glibc_malloc", g->target_speedup);
+        jw_bool(w, "target_no_slower_than_best", g->target_vs_best);
+        jw_str(w, "ours", work_name(b, g->ours_w));
+        jw_num(w, "ours_s", g->ours_s);
+        jw_num(w, "glibc_malloc_s", g->base_s);
+        jw_num(w, "speedup_vs_glibc_malloc", g->speedup_vs_glibc);
+        jw_str(w, "best_other", g->best_w >= 0 ? hkb_beyond_label(b, g->best_w, g->best_a, label, sizeof label) : NULL);
+        jw_num(w, "best_other_s", g->best_s);
+        jw_num(w, "speedup_vs_best_other", g->speedup_vs_best);
+        jw_str(w, "best_other_library",
+               g->best_api_w >= 0 ? hkb_beyond_label(b, g->best_api_w, g->best_api_a, label, sizeof label) : NULL);
+        jw_num(w, "best_other_library_s", g->best_api_s);
+        jw_num(w, "speedup_vs_best_other_library", g->speedup_vs_best_api);
+        if (g->met_glibc < 0) jw_str(w, "target_met_vs_glibc_malloc", NULL);
+        else jw_bool(w, "target_met_vs_glibc_malloc", g->met_glibc);
+        if (g->met_best < 0) jw_str(w, "target_met_vs_best", NULL);
+        else jw_bool(w, "target_met_vs_best", g->met_best);
+        jw_str(w, "checksum", g->check);
+        jw_int(w, "checksum_ops", g->check_ops);
+        jw_int(w, "checksum_runs_agree", g->check_agree);
+        jw_int(w, "checksum_runs", g->check_runs);
+        jw_str(w, "detail", g->detail);
+        jw_arr(w, "rows");
+        for (int wk = 0; wk < b->nwork; wk++) {
+            if (!b->work[wk].group || strcmp(b->work[wk].group, g->name)) continue;
+            for (int a = 0; a < b->nalloc; a++) {
+                hkb_summary_t *s = &b->sum[wk * b->nalloc + a];
+                int present = s->present;
+                /* A skipped variant is a row too, with its reason. */
+                if (!present && (b->work[wk].ok || a != 0)) continue;
+                jw_obj(w, NULL);
+                jw_str(w, "workload", b->work[wk].name);
+                jw_str(w, "variant", b->work[wk].variant);
+                jw_str(w, "label", hkb_beyond_label(b, wk, present ? a : -1, label, sizeof label));
+                jw_str(w, "allocator", present ? b->alloc[a].name : NULL);
+                jw_str(w, "status", !present ? "skipped" : s->n_ok ? "ok" : "failed");
+                jw_str(w, "reason", !present ? b->work[wk].reason : s->n_ok ? "" : hkb_pair_error(b, wk, a));
+                jw_int(w, "n_ok", present ? s->n_ok : 0);
+                double fig = present ? hkb_beyond_figure(b, g, wk, a) : NAN;
+                jw_num(w, "figure_s", fig);
+                /* other / ours: above 1, heapkit's API is faster than this row */
+                jw_num(w, "speedup_of_ours", wk == g->ours_w ? NAN : isfinite(fig) && g->ours_s > 0 ? fig / g->ours_s : NAN);
+                jw_close(w, '}');
+            }
+        }
+        jw_close(w, ']');
+        jw_close(w, '}');
+    }
+    jw_close(w, ']');
+}
 
 int hkb_write_json(hkb_t *b, const char *path) {
     FILE *f = fopen(path, "w");
@@ -293,6 +362,9 @@ int hkb_write_json(hkb_t *b, const char *path) {
         jw_bool(&w, "live_known", !wk->real);
         jw_str(&w, "reference_hash", wk->real ? wk->ref_hash : "");
         jw_str(&w, "reference_error", wk->real ? wk->ref_error : "");
+        jw_str(&w, "group", wk->group);
+        jw_str(&w, "variant", wk->variant);
+        jw_str(&w, "library", wk->library);
         jw_close(&w, '}');
     }
     jw_close(&w, ']');
@@ -326,6 +398,11 @@ int hkb_write_json(hkb_t *b, const char *path) {
         jw_str(&w, "output_hash", r->out_hash);
         jw_num(&w, "rps", r->rps);
         jw_str(&w, "detail", r->detail);
+        jw_num(&w, "work_s", r->work_s);
+        jw_str(&w, "check", r->check);
+        jw_obj(&w, "parts");
+        for (int k = 0; k < r->nparts; k++) jw_num(&w, r->part[k].name, r->part[k].ms);
+        jw_close(&w, '}');
         jw_arr(&w, "phases");
         for (int k = 0; k < r->nphases; k++) {
             jw_obj(&w, NULL);
@@ -364,6 +441,10 @@ int hkb_write_json(hkb_t *b, const char *path) {
         jw_stat(&w, "maxrss_kib", &s->rss_kib);
         jw_stat(&w, "minflt", &s->minflt);
         jw_stat(&w, "rps", &s->rps);
+        jw_stat(&w, "work_s", &s->work);
+        jw_obj(&w, "parts_ms");
+        for (int k = 0; k < s->nparts; k++) jw_stat(&w, s->part_name[k], &s->part[k]);
+        jw_close(&w, '}');
         jw_num(&w, "live_peak", s->live_peak);
         jw_num(&w, "efficiency", s->efficiency);
         jw_num(&w, "time_vs_glibc", s->time_vs_glibc);
@@ -396,6 +477,8 @@ int hkb_write_json(hkb_t *b, const char *path) {
         jw_close(&w, '}');
     }
     jw_close(&w, ']');
+
+    write_beyond(b, &w);
 
     jw_obj(&w, "instructions");
     jw_bool(&w, "measured", b->do_instr && b->ninstr > 0);

@@ -1,7 +1,10 @@
 /* stats.c: from runs to figures. Medians (not means: the machine is shared
  * and noisy, and one disturbed run must not move the result), spreads,
  * efficiency, ratios to glibc and to the best other allocator, and the
- * geometric means over workloads. Only successful runs count.
+ * geometric means over workloads. Only successful runs count. The Beyond
+ * malloc comparisons (beyond.c) get their summaries here too, with the
+ * workload's own time and its timed parts, but compare APIs rather than
+ * allocators: they stay out of the geometric means.
  */
 #include "hkbench.h"
 
@@ -60,10 +63,11 @@ void hkb_summarise(hkb_t *b) {
     int na = b->nalloc, nw = b->nwork;
     b->sum = calloc((size_t)(na * nw) + 1, sizeof *b->sum);
     if (!b->sum) return;
-    double *wall = malloc(sizeof(double) * (size_t)(b->runs + 1) * 6);
+    double *wall = malloc(sizeof(double) * (size_t)(b->runs + 1) * (7 + HKB_MAX_PARTS));
     if (!wall) return;
     double *cpu = wall + b->runs + 1, *rss = cpu + b->runs + 1, *flt = rss + b->runs + 1,
-           *live = flt + b->runs + 1, *rps = live + b->runs + 1;
+           *live = flt + b->runs + 1, *rps = live + b->runs + 1, *work = rps + b->runs + 1,
+           *part = work + b->runs + 1; /* HKB_MAX_PARTS rows of runs + 1 */
 
     for (int w = 0; w < nw; w++)
         for (int a = 0; a < na; a++) {
@@ -75,7 +79,7 @@ void hkb_summarise(hkb_t *b) {
             s->time_vs_glibc = s->rss_vs_glibc = s->time_vs_best = s->rss_vs_best = NAN;
             s->time_vs_twin = s->rss_vs_twin = s->cpu_vs_glibc = NAN;
             s->efficiency = s->live_peak = NAN;
-            int n = 0, nr = 0;
+            int n = 0, nr = 0, nwork_s = 0;
             for (int i = 0; i < b->nrun; i++) {
                 hkb_run_t *r = &b->run[i];
                 if (r->w != w || r->a != a) continue;
@@ -91,7 +95,29 @@ void hkb_summarise(hkb_t *b) {
                 flt[n] = (double)r->minflt;
                 live[n] = (double)r->live_peak;
                 if (isfinite(r->rps)) rps[nr++] = r->rps;
+                if (isfinite(r->work_s)) work[nwork_s++] = r->work_s;
+                /* Parts are named by the first successful run. */
+                if (!n) {
+                    s->nparts = r->nparts;
+                    for (int p = 0; p < r->nparts; p++)
+                        snprintf(s->part_name[p], sizeof s->part_name[p], "%s", r->part[p].name);
+                }
+                for (int p = 0; p < s->nparts; p++) {
+                    double ms = NAN;
+                    for (int q = 0; q < r->nparts; q++)
+                        if (!strcmp(r->part[q].name, s->part_name[p])) ms = r->part[q].ms;
+                    part[p * (b->runs + 1) + n] = ms;
+                }
                 n++;
+            }
+            s->work = hkb_stat(work, nwork_s);
+            for (int p = 0; p < s->nparts; p++) {
+                /* A run without the part (it should not happen) is left out. */
+                double *v = &part[p * (b->runs + 1)];
+                int k = 0;
+                for (int i = 0; i < n; i++)
+                    if (isfinite(v[i])) v[k++] = v[i];
+                s->part[p] = hkb_stat(v, k);
             }
             s->n_ok = n;
             s->wall = hkb_stat(wall, n);
@@ -159,6 +185,7 @@ void hkb_summarise(hkb_t *b) {
         int k = 0, kb = 0;
         for (int w = 0; w < nw; w++) {
             hkb_summary_t *s = &b->sum[w * na + a];
+            if (b->work[w].group) continue; /* an API comparison (beyond.c) */
             if (isfinite(s->time_vs_glibc) && isfinite(s->rss_vs_glibc)) {
                 t[k] = s->time_vs_glibc;
                 r[k] = s->rss_vs_glibc;

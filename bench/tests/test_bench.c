@@ -22,6 +22,19 @@
  *                              by the right library, its JSON fields. Exits
  *                              77 (ctest: skipped) when the program is not
  *                              installed
+ *   api --bindir D --programs LIST [--preload SO]
+ *                              the Beyond malloc programs that were built
+ *                              (LIST, from CMake) at a tiny size: each
+ *                              completes with a checksum, all the variants
+ *                              of a comparison agree on it (also malloc
+ *                              under SO), the tree times its four parts,
+ *                              bad options are refused
+ *   beyondcheck --runner R --out D --bindir D
+ *                              the runner's side: a comparator that is not
+ *                              installed is skipped with its apt-get line;
+ *                              a variant whose checksum differs fails; a
+ *                              comparison without heapkit's variant has no
+ *                              targets
  *   realcheck --runner R --out D [--heapkit SO]
  *                              needs no real program: a missing one is
  *                              skipped with its apt-get line and counted
@@ -37,6 +50,7 @@
 #include "hkbench.h"
 #include "json.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -284,6 +298,152 @@ static void test_workloads(const char *bindir, const char *preload, int expect_o
     hkb_child_free(&c2);
 }
 
+/* ---- api: the Beyond malloc programs ------------------------------------------ */
+
+typedef struct {
+    const char *group, *prog, *mode;
+    const char *preload;     /* run under this library ("" for none) */
+    char check[32];          /* (results) */
+    long long ops;
+    int ran;
+} api_run_t;
+#define API_RUN(g, p, m) { g, p, m, "", "", 0, 0 }
+
+static int listed(const char *list, const char *prog) {
+    size_t n = strlen(prog);
+    for (const char *p = list; p && *p;) {
+        size_t l = strcspn(p, ",");
+        if (l == n && !strncmp(p, prog, n)) return 1;
+        p += l + (p[l] == ',');
+    }
+    return 0;
+}
+
+/* Runs one program at a tiny size and checks its result line; fills
+ * check and ops. Returns the child's output (to free) or NULL. */
+static char *api_run(const char *bindir, api_run_t *x, const char *threads) {
+    char prog[PATH_MAX];
+    snprintf(prog, sizeof prog, "%s/%s", bindir, x->prog);
+    char *argv[] = { prog, "--scale", "0.01", "--threads", (char *)threads, x->mode ? "--mode" : NULL,
+                     (char *)x->mode, NULL };
+    hkb_child_t c;
+    REQUIRE(hkb_spawn(argv, x->preload, 120, &c) == 0);
+    int ok = c.exit_code == 0 && !c.signal && !c.timed_out;
+    if (!ok)
+        fprintf(stderr, "%s %s: exit %d signal %d\nstdout: %s\nstderr: %s\n", x->prog, x->mode ? x->mode : "",
+                c.exit_code, c.signal, c.out ? c.out : "", c.err);
+    CHECK(ok);
+    const char *res = c.out ? strstr(c.out, "HKBENCH ops=") : NULL;
+    CHECK(res != NULL);
+    char v[PATH_MAX];
+    if (res) {
+        CHECK(hkb_kv(res, "ops", v, sizeof v) && (x->ops = atoll(v)) > 0);
+        CHECK(hkb_kv(res, "check", x->check, sizeof x->check) && strlen(x->check) > 0);
+        CHECK(hkb_kv(res, "live_peak", v, sizeof v) && atoll(v) > 0);
+        CHECK(hkb_kv(res, "t_ms", v, sizeof v) && atof(v) > 0);
+        CHECK(hkb_kv(res, "malloc_from", v, sizeof v));
+        const char *base = strrchr(v, '/') ? strrchr(v, '/') + 1 : v;
+        /* heapkit's variants link libheapkit: its malloc serves them. */
+        if (!strncmp(x->prog + strlen(x->prog) - 3, "_hk", 3) || *x->preload) CHECK(strstr(base, "libheapkit") != NULL);
+        else CHECK(!strncmp(base, "libc", 4));
+    }
+    x->ran = 1;
+    char *out = c.out;
+    c.out = NULL;
+    hkb_child_free(&c);
+    return out;
+}
+
+static void test_api(const char *bindir, const char *programs, const char *preload) {
+    static api_run_t runs[32];
+    const api_run_t table[] = {
+        API_RUN("pool", "wl_pool", NULL), API_RUN("pool", "wl_pool_hk", NULL), API_RUN("pool", "wl_pool_apr", NULL),
+        API_RUN("pool", "wl_pool_talloc", "context"), API_RUN("pool", "wl_pool_talloc", "pool"),
+        API_RUN("cache", "wl_cache", "local"), API_RUN("cache", "wl_cache_hk", "local"),
+        API_RUN("cache", "wl_cache_gslice", "local"),
+        API_RUN("cache-xt", "wl_cache", "remote"), API_RUN("cache-xt", "wl_cache_hk", "remote"),
+        API_RUN("cache-xt", "wl_cache_gslice", "remote"),
+        API_RUN("tree", "wl_tree", NULL), API_RUN("tree", "wl_tree_hk", NULL),
+    };
+    int n = 0;
+    /* The malloc programs are always built. */
+    CHECK(listed(programs, "wl_pool") && listed(programs, "wl_cache") && listed(programs, "wl_tree"));
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        if (!listed(programs, table[i].prog)) {
+            printf("note: %s not built (its library is missing): not checked\n", table[i].prog);
+            continue;
+        }
+        runs[n++] = table[i];
+        /* malloc/free under the preloaded allocator too. */
+        if (preload && !strchr(table[i].prog + 3, '_')) {
+            runs[n] = table[i];
+            runs[n++].preload = preload;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        char *out = api_run(bindir, &runs[i], "2");
+        if (!strcmp(runs[i].prog, "wl_cache_gslice")) CHECK(out && strstr(out, "HKBENCH info text=\"GLib "));
+        if (!strcmp(runs[i].group, "tree")) {
+            /* Four parts, in order, each a piece of the timed work. */
+            const char *names[] = { "build", "move", "walk", "teardown" };
+            const char *p = out;
+            double sum = 0;
+            for (int k = 0; k < 4; k++) {
+                char want[48], v[32];
+                snprintf(want, sizeof want, "HKBENCH part name=%s ", names[k]);
+                p = p ? strstr(p, want) : NULL;
+                CHECK(p != NULL);
+                if (p && hkb_kv(p, "ms", v, sizeof v)) sum += atof(v);
+            }
+            const char *res = out ? strstr(out, "HKBENCH ops=") : NULL;
+            char t[32] = "0", th[8] = "";
+            if (res) hkb_kv(res, "t_ms", t, sizeof t), hkb_kv(res, "threads", th, sizeof th);
+            CHECK(sum > 0 && sum <= atof(t) + 0.01);
+            CHECK(!strcmp(th, "2")); /* a producer and a consumer */
+        }
+        free(out);
+    }
+    /* Same work, same result: every variant of a comparison agrees. */
+    for (int i = 1; i < n; i++)
+        for (int j = 0; j < i; j++) {
+            if (strcmp(runs[i].group, runs[j].group) || !runs[i].ran || !runs[j].ran) continue;
+            int same = !strcmp(runs[i].check, runs[j].check) && runs[i].ops == runs[j].ops;
+            if (!same)
+                fprintf(stderr, "%s: %s %s (%s %lld) and %s %s (%s %lld) differ\n", runs[i].group, runs[i].prog,
+                        runs[i].mode ? runs[i].mode : "", runs[i].check, runs[i].ops, runs[j].prog,
+                        runs[j].mode ? runs[j].mode : "", runs[j].check, runs[j].ops);
+            CHECK(same);
+            break;
+        }
+    /* A request's work does not depend on which thread serves it. */
+    api_run_t one = API_RUN("pool", "wl_pool", NULL), three = one;
+    free(api_run(bindir, &one, "1"));
+    free(api_run(bindir, &three, "3"));
+    CHECK(!strcmp(one.check, three.check) && one.ops == three.ops && !strcmp(one.check, runs[0].check));
+    /* The remote churn runs in pairs: one thread asked, two run. */
+    api_run_t remote = API_RUN("cache-xt", "wl_cache", "remote");
+    char *out = api_run(bindir, &remote, "1");
+    char th[8] = "";
+    if (out && strstr(out, "HKBENCH ops=")) hkb_kv(strstr(out, "HKBENCH ops="), "threads", th, sizeof th);
+    CHECK(!strcmp(th, "2"));
+    free(out);
+    /* Bad options are refused, not run as something else. */
+    struct { const char *prog, *a, *b; } bad[] = { { "wl_pool", "--mode", "context" }, { "wl_cache", "--mode", "far" },
+                                                   { "wl_tree", "--mode", "x" }, { "wl_pool_talloc", "--mode", "bogus" },
+                                                   { "wl_cache", "--scale", "0" } };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (!listed(programs, bad[i].prog)) continue;
+        char prog[PATH_MAX];
+        snprintf(prog, sizeof prog, "%s/%s", bindir, bad[i].prog);
+        char *argv[] = { prog, (char *)bad[i].a, (char *)bad[i].b, NULL };
+        hkb_child_t c;
+        REQUIRE(hkb_spawn(argv, "", 30, &c) == 0);
+        CHECK(c.exit_code == 2);
+        CHECK(!c.out || !strstr(c.out, "HKBENCH ops="));
+        hkb_child_free(&c);
+    }
+}
+
 /* ---- runner ------------------------------------------------------------------ */
 
 static const char *required[] = {
@@ -297,21 +457,23 @@ static const char *required[] = {
     "workloads[].only:string|null", "workloads[].twin:string|null", "workloads[].description:string", "workloads[].status:string",
     "workloads[].reason:string", "workloads[].kind:string", "workloads[].command:string",
     "workloads[].version:string", "workloads[].live_known:bool", "workloads[].reference_hash:string",
-    "workloads[].reference_error:string",
+    "workloads[].reference_error:string", "workloads[].group:string|null", "workloads[].variant:string|null",
+    "workloads[].library:string|null",
     "runs[].workload:string", "runs[].allocator:string", "runs[].rep:number", "runs[].done:bool", "runs[].ok:bool",
     "runs[].exit_code:number", "runs[].signal:number", "runs[].timed_out:bool", "runs[].error:string",
     "runs[].wall_s:number", "runs[].cpu_s:number", "runs[].user_s:number", "runs[].sys_s:number",
     "runs[].maxrss_kib:number", "runs[].hwm_kib:number", "runs[].minflt:number", "runs[].majflt:number",
     "runs[].nvcsw:number", "runs[].nivcsw:number", "runs[].ops:number", "runs[].live_peak:number",
     "runs[].malloc_from:string", "runs[].output_hash:string", "runs[].rps:number|null", "runs[].detail:string",
-    "runs[].phases:array", "runs[].phases[]?.step:number",
+    "runs[].work_s:number|null", "runs[].check:string", "runs[].parts:object", "runs[].phases:array", "runs[].phases[]?.step:number",
     "runs[].phases[]?.name:string", "runs[].samples:array", "runs[].samples[]?:array",
     "runs[].samples[]?.[]:number",
     "summary[].workload:string", "summary[].allocator:string", "summary[].n_ok:number", "summary[].n_fail:number",
     "summary[].wall_s.n:number", "summary[].wall_s.median:number", "summary[].wall_s.min:number",
     "summary[].wall_s.max:number", "summary[].wall_s.spread_pct:number", "summary[].cpu_s.median:number",
     "summary[].maxrss_kib.median:number", "summary[].minflt.median:number", "summary[].rps.n:number",
-    "summary[].rps.median:number|null", "summary[].live_peak:number|null",
+    "summary[].rps.median:number|null", "summary[].work_s.n:number", "summary[].work_s.median:number|null",
+    "summary[].parts_ms:object", "summary[].live_peak:number|null",
     "summary[].efficiency:number|null", "summary[].time_vs_glibc:number|null", "summary[].rss_vs_glibc:number|null", "summary[].cpu_vs_glibc:number|null",
     "summary[].time_vs_best_other:number|null", "summary[].rss_vs_best_other:number|null",
     "summary[].best_other_time:string|null", "summary[].best_other_rss:string|null",
@@ -319,6 +481,22 @@ static const char *required[] = {
     "geomean[].allocator:string", "geomean[].time_vs_glibc:number", "geomean[].rss_vs_glibc:number", "geomean[].cpu_vs_glibc:number",
     "geomean[].workloads_vs_glibc:number", "geomean[].time_vs_best_other:number|null",
     "geomean[].rss_vs_best_other:number|null", "geomean[].workloads_vs_best_other:number",
+    "beyond_malloc:array", "beyond_malloc[]?.name:string", "beyond_malloc[]?.title:string",
+    "beyond_malloc[]?.description:string", "beyond_malloc[]?.figure:string",
+    "beyond_malloc[]?.target_speedup_vs_glibc_malloc:number", "beyond_malloc[]?.target_no_slower_than_best:bool",
+    "beyond_malloc[]?.ours:string|null", "beyond_malloc[]?.ours_s:number|null",
+    "beyond_malloc[]?.glibc_malloc_s:number|null", "beyond_malloc[]?.speedup_vs_glibc_malloc:number|null",
+    "beyond_malloc[]?.best_other:string|null", "beyond_malloc[]?.best_other_s:number|null",
+    "beyond_malloc[]?.speedup_vs_best_other:number|null", "beyond_malloc[]?.best_other_library:string|null",
+    "beyond_malloc[]?.best_other_library_s:number|null", "beyond_malloc[]?.speedup_vs_best_other_library:number|null",
+    "beyond_malloc[]?.target_met_vs_glibc_malloc:bool|null", "beyond_malloc[]?.target_met_vs_best:bool|null",
+    "beyond_malloc[]?.checksum:string", "beyond_malloc[]?.checksum_ops:number",
+    "beyond_malloc[]?.checksum_runs_agree:number", "beyond_malloc[]?.checksum_runs:number",
+    "beyond_malloc[]?.detail:string", "beyond_malloc[]?.rows[].workload:string",
+    "beyond_malloc[]?.rows[].variant:string", "beyond_malloc[]?.rows[].label:string",
+    "beyond_malloc[]?.rows[].allocator:string|null", "beyond_malloc[]?.rows[].status:string",
+    "beyond_malloc[]?.rows[].reason:string", "beyond_malloc[]?.rows[].n_ok:number",
+    "beyond_malloc[]?.rows[].figure_s:number|null", "beyond_malloc[]?.rows[].speedup_of_ours:number|null",
     "instructions.measured:bool", "instructions.method:string", "instructions.results:array",
 };
 
@@ -338,6 +516,83 @@ static const jval_t *find_row(const jval_t *arr, const char *k1, const char *v1,
             return arr->item[i];
     }
     return NULL;
+}
+
+/* The Beyond malloc section of a runner's JSON: every comparison whose
+ * workloads ran agrees on its checksum; heapkit's variant, where it ran,
+ * has its speedups and targets; the tree's parts are summarised. */
+static void check_beyond(const jval_t *v, int heapkit) {
+    const jval_t *groups = json_get(v, "beyond_malloc"), *works = json_get(v, "workloads");
+    REQUIRE(groups && groups->type == J_ARRAY);
+    CHECK(groups->n == 4);
+    const char *names[] = { "pool", "cache", "cache-xt", "tree" };
+    for (int k = 0; k < 4; k++) {
+        const jval_t *g = find_row(groups, "name", names[k], NULL, NULL);
+        CHECK(g != NULL);
+        if (!g) continue;
+        const jval_t *rows = json_get(g, "rows");
+        int ran = 0;
+        for (int i = 0; rows && i < rows->n; i++) {
+            const jval_t *st = json_get(rows->item[i], "status");
+            if (!strcmp(st->str, "skipped")) {
+                CHECK(*json_get(rows->item[i], "reason")->str);
+                continue;
+            }
+            /* Tiny sizes on a shared machine: every run must still work. */
+            CHECK(!strcmp(st->str, "ok"));
+            CHECK(json_get(rows->item[i], "figure_s")->num > 0);
+            ran++;
+        }
+        CHECK(ran >= 1);
+        double runs = json_get(g, "checksum_runs")->num;
+        CHECK(runs >= 2 * ran && json_get(g, "checksum_runs_agree")->num == runs);
+        CHECK(strlen(json_get(g, "checksum")->str) > 0);
+        /* heapkit's variant: present when its program was built and heapkit ran. */
+        const jval_t *ours = json_get(g, "ours");
+        char wname[64];
+        snprintf(wname, sizeof wname, "%s-%s", names[k], k == 3 ? "hk_heap" : k == 0 ? "hk_pool" : "hk_cache");
+        const jval_t *ow = find_row(works, "name", wname, NULL, NULL);
+        int ours_ran = heapkit && ow && !strcmp(json_get(ow, "status")->str, "ok");
+        CHECK(ours_ran == (ours->type == J_STRING));
+        if (ours_ran) {
+            CHECK(!strcmp(ours->str, wname));
+            CHECK(json_get(g, "speedup_vs_glibc_malloc")->num > 0);
+            CHECK(json_get(g, "target_met_vs_glibc_malloc")->type == J_BOOL);
+            /* Met exactly when the speedup reaches the target. */
+            CHECK((json_get(g, "target_met_vs_glibc_malloc")->num == 1) ==
+                  (json_get(g, "speedup_vs_glibc_malloc")->num >= json_get(g, "target_speedup_vs_glibc_malloc")->num));
+            CHECK(json_get(g, "target_met_vs_best")->type == (k == 3 ? J_NULL : J_BOOL));
+        } else {
+            CHECK(json_get(g, "target_met_vs_glibc_malloc")->type == J_NULL);
+        }
+    }
+    /* The tree's figure is its teardown, one of the four timed parts. */
+    const jval_t *tree = find_row(groups, "name", "tree", NULL, NULL);
+    CHECK(tree && !strcmp(json_get(tree, "figure")->str, "teardown"));
+    const jval_t *tm = find_row(json_get(v, "summary"), "workload", "tree-malloc", "allocator", "glibc");
+    REQUIRE(tm != NULL);
+    const jval_t *parts = json_get(tm, "parts_ms");
+    const char *pn[] = { "build", "move", "walk", "teardown" };
+    double sum = 0;
+    for (int i = 0; i < 4; i++) {
+        const jval_t *p = json_get(parts, pn[i]);
+        CHECK(p && json_get(p, "n")->num == 2);
+        if (p) sum += json_get(p, "median")->num;
+    }
+    CHECK(parts && parts->n == 4 && sum > 0);
+    /* In every run the parts are pieces of the workload's own time. */
+    const jval_t *runs = json_get(v, "runs");
+    int tree_runs = 0;
+    for (int i = 0; runs && i < runs->n; i++) {
+        const jval_t *r = runs->item[i];
+        if (strncmp(json_get(r, "workload")->str, "tree-", 5)) continue;
+        const jval_t *rp = json_get(r, "parts");
+        double total = 0;
+        for (int k = 0; k < 4; k++) total += json_get(rp, pn[k]) ? json_get(rp, pn[k])->num : NAN;
+        CHECK(rp->n == 4 && total > 0 && total <= json_get(r, "work_s")->num * 1000 + 0.01);
+        tree_runs++;
+    }
+    CHECK(tree_runs >= 2);
 }
 
 static void test_runner(const char *runner, const char *out, const char *heapkit) {
@@ -376,25 +631,44 @@ static void test_runner(const char *runner, const char *out, const char *heapkit
         if (!strcmp(a->str, "glibc")) glibc_runs++, glibc_ok += ok->num == 1;
         if (!strcmp(a->str, "heapkit")) hk_runs++, hk_ok += ok->num == 1;
     }
-    /* 14 synthetic workloads and the 3 real programs, which run where
-     * installed (and are then checked like the others). */
-    CHECK(works->n == 17);
-    int nreal = 0;
+    /* 14 synthetic workloads, the 3 real programs, which run where
+     * installed (and are then checked like the others), and the 13 variants
+     * of the Beyond malloc comparisons: those whose program is built run,
+     * under glibc, heapkit or both. */
+    int nsyn = 0, nreal = 0, napi = 0, api_glibc = 0, api_hk = 0;
     for (int i = 0; i < works->n; i++) {
         const jval_t *k = json_get(works->item[i], "kind"), *st = json_get(works->item[i], "status");
-        if (k && !strcmp(k->str, "real") && st && !strcmp(st->str, "ok")) nreal++;
+        const jval_t *only = json_get(works->item[i], "only");
+        int ok = st && !strcmp(st->str, "ok");
+        if (k && !strcmp(k->str, "synthetic")) nsyn++;
+        if (k && !strcmp(k->str, "real") && ok) nreal++;
+        if (k && !strcmp(k->str, "api")) {
+            napi++;
+            if (!ok) {
+                printf("note: %s skipped: %s\n", json_get(works->item[i], "name")->str,
+                       json_get(works->item[i], "reason")->str);
+                continue;
+            }
+            api_glibc += only->type == J_NULL || !strcmp(only->str, "glibc");
+            api_hk += only->type == J_NULL || !strcmp(only->str, "heapkit");
+        }
     }
+    CHECK(nsyn == 14 && napi == 13 && works->n == 30);
     printf("note: %d of the 3 real programs installed and run\n", nreal);
-    CHECK(glibc_runs == 2 * (13 + nreal)); /* arena-destroy runs under heapkit only */
+    CHECK(glibc_runs == 2 * (13 + nreal + api_glibc)); /* arena-destroy runs under heapkit only */
     CHECK(glibc_ok == glibc_runs);
     if (heapkit) {
         const jval_t *hk = find_row(json_get(v, "allocators"), "name", "heapkit", NULL, NULL);
         const jval_t *st = hk ? json_get(hk, "status") : NULL;
         if (st && strcmp(st->str, "ok")) fprintf(stderr, "heapkit skipped: %s\n", json_get(hk, "reason")->str);
         CHECK(st && !strcmp(st->str, "ok"));
-        CHECK(hk_runs == 2 * (14 + nreal));
+        CHECK(hk_runs == 2 * (14 + nreal + api_hk));
         CHECK(hk_ok == hk_runs);
     }
+    /* The comparisons are not allocator workloads: no geometric mean counts them. */
+    const jval_t *gg = find_row(json_get(v, "geomean"), "allocator", "glibc", NULL, NULL);
+    CHECK(gg && json_get(gg, "workloads_vs_glibc")->num == 13 + nreal);
+    check_beyond(v, heapkit != NULL);
     const jval_t *g = find_row(sum, "workload", "small-lifo", "allocator", "glibc");
     REQUIRE(g != NULL);
     CHECK(json_get(g, "time_vs_glibc")->num == 1.0 && json_get(g, "rss_vs_glibc")->num == 1.0);
@@ -427,6 +701,9 @@ static void test_runner(const char *runner, const char *out, const char *heapkit
     CHECK(strstr(html, "<svg") != NULL);
     CHECK(strstr(html, "<polyline") != NULL); /* the line chart */
     CHECK(strstr(html, "frag: resident memory") != NULL);
+    const char *groups[] = { "id=\"beyond\"", "id=\"beyond-pool\"", "id=\"beyond-cache\"", "id=\"beyond-cache-xt\"",
+                             "id=\"beyond-tree\"" };
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) CHECK(strstr(html, groups[i]) != NULL);
     const char *names[] = { "small-lifo", "small-fifo", "small-random", "mixed", "larson", "prodcons", "threads",
                             "realloc", "large", "large-cycle", "falseshare", "frag", "arena-free", "arena-destroy",
                             "real-python", "real-sqlite", "real-redis" };
@@ -444,6 +721,7 @@ static void test_runner(const char *runner, const char *out, const char *heapkit
     snprintf(path, sizeof path, "%s/summary.txt", out);
     char *txt = slurp(path, NULL);
     CHECK(txt && strstr(txt, "geometric mean over workloads"));
+    CHECK(txt && strstr(txt, "== Beyond malloc") && strstr(txt, "\ntree: ") && strstr(txt, "teardown"));
     free(txt);
 }
 
@@ -798,9 +1076,155 @@ static void test_realcheck(const char *runner, const char *out, const char *heap
     }
 }
 
+/* ---- beyondcheck: the runner's side of the comparisons ---------------------------- */
+
+static void mkdirs(const char *path) {
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(tmp, 0777);
+            *p = '/';
+        }
+    mkdir(tmp, 0777);
+}
+
+/* dir/ gets a symlink to every file of bindir but those in `except`. */
+static void mirror_bindir(const char *bindir, const char *dir, const char *const *except) {
+    mkdirs(dir);
+    DIR *d = opendir(bindir);
+    REQUIRE(d != NULL);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        int skip = 0;
+        for (int i = 0; except[i]; i++) skip |= !strcmp(except[i], e->d_name);
+        char from[PATH_MAX], to[2 * PATH_MAX];
+        snprintf(from, sizeof from, "%s/%s", bindir, e->d_name);
+        snprintf(to, sizeof to, "%s/%s", dir, e->d_name);
+        unlink(to);
+        if (!skip) CHECK(symlink(from, to) == 0);
+    }
+    closedir(d);
+}
+
+static int count_in(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = hay; p && (p = strstr(p, needle)); p++) n++;
+    return n;
+}
+
+static void test_beyondcheck(const char *runner, const char *out, const char *bindir) {
+    char bin[PATH_MAX], o[PATH_MAX], path[PATH_MAX + 32];
+    char rbindir[PATH_MAX];
+    REQUIRE(realpath(bindir, rbindir) != NULL);
+    mkdirs(out);
+
+    /* 1. APR and GLib not installed (their programs absent), and heapkit
+     *    not among the allocators: the comparators are skipped with their
+     *    apt-get line, once per library; the comparisons run without them
+     *    and without heapkit's variant, so no target is judged. */
+    const char *missing[] = { "wl_pool_apr", "wl_cache_gslice", NULL };
+    snprintf(bin, sizeof bin, "%s/missing-bin", out);
+    snprintf(o, sizeof o, "%s/missing", out);
+    mirror_bindir(rbindir, bin, missing);
+    {
+        char *argv[] = { (char *)runner, "--scale", "0.01", "--runs", "1", "--workloads", "pool,cache,tree",
+                         "--allocators", "glibc", "--bindir", bin, "--out", o, "--strict", NULL };
+        hkb_child_t c;
+        REQUIRE(run_cmd(argv, &c, 300) == 0);
+        CHECK(c.exit_code == 0);
+        CHECK(count_in(c.out, "skipping apr: not installed (apt-get install libapr1-dev)\n") == 1);
+        CHECK(count_in(c.out, "skipping glib: not installed (apt-get install libglib2.0-dev)\n") == 1);
+        CHECK(count_in(c.out, "skipping workload tree-hk_heap: runs only under heapkit, which is skipped") == 1);
+        hkb_child_free(&c);
+        jval_t *v = load_json(o);
+        REQUIRE(v != NULL);
+        const jval_t *wk = find_row(json_get(v, "workloads"), "name", "pool-apr", NULL, NULL);
+        CHECK(wk && !strcmp(json_get(wk, "status")->str, "skipped") &&
+              !strcmp(json_get(wk, "reason")->str, "not installed (apt-get install libapr1-dev)"));
+        CHECK(wk && !strcmp(json_get(wk, "kind")->str, "api") && !strcmp(json_get(wk, "library")->str, "apr"));
+        CHECK(count_runs(json_get(v, "runs"), "pool-apr", NULL, NULL) == 0);
+        CHECK(count_runs(json_get(v, "runs"), "cache-g_slice", NULL, NULL) == 0);
+        CHECK(count_runs(json_get(v, "runs"), "pool-malloc", "glibc", NULL) == 1);
+        const jval_t *groups = json_get(v, "beyond_malloc");
+        CHECK(groups && groups->n == 4); /* "cache" is cache-* too: cache-xt */
+        for (int k = 0; groups && k < groups->n; k++) {
+            const jval_t *g = groups->item[k];
+            CHECK(json_get(g, "ours")->type == J_NULL);
+            CHECK(json_get(g, "speedup_vs_glibc_malloc")->type == J_NULL);
+            CHECK(json_get(g, "target_met_vs_glibc_malloc")->type == J_NULL);
+        }
+        const jval_t *pool = find_row(groups, "name", "pool", NULL, NULL);
+        const jval_t *row = pool ? find_row(json_get(pool, "rows"), "workload", "pool-apr", NULL, NULL) : NULL;
+        CHECK(row && !strcmp(json_get(row, "status")->str, "skipped") && strstr(json_get(row, "reason")->str, "libapr1-dev"));
+        json_free(v);
+        snprintf(path, sizeof path, "%s/summary.txt", o);
+        char *txt = slurp(path, NULL);
+        CHECK(txt && strstr(txt, "apr                  SKIPPED: not installed (apt-get install libapr1-dev)"));
+        CHECK(txt && count_in(txt, "heapkit's variant has no result") == 4);
+        free(txt);
+        snprintf(path, sizeof path, "%s/report.html", o);
+        char *html = slurp(path, NULL);
+        CHECK(html && strstr(html, "skipped: not installed (apt-get install libglib2.0-dev)"));
+        free(html);
+    }
+
+    /* 2. A variant that computes something else: a stand-in for
+     *    wl_pool_talloc does wl_pool's work, right in --mode context and
+     *    with a wrong checksum in --mode pool. Those runs fail; the others,
+     *    the majority, pass. */
+    const char *talloc[] = { "wl_pool_talloc", NULL };
+    snprintf(bin, sizeof bin, "%s/mismatch-bin", out);
+    snprintf(o, sizeof o, "%s/mismatch", out);
+    mirror_bindir(rbindir, bin, talloc);
+    char script[2 * PATH_MAX + 700];
+    snprintf(script, sizeof script,
+             "#!/bin/sh\n# a stand-in for wl_pool_talloc (test_bench beyondcheck)\nmode=context\nargs=\n"
+             "while [ $# -gt 0 ]; do\n"
+             "  if [ \"$1\" = --mode ]; then mode=$2; shift 2; else args=\"$args $1\"; shift; fi\n"
+             "done\n"
+             "if [ \"$mode\" = pool ]; then\n"
+             "  %s/wl_pool $args | sed 's/check=[0-9a-f]*/check=0bad/'\n"
+             "else\n"
+             "  exec %s/wl_pool $args\n"
+             "fi\n", rbindir, rbindir);
+    snprintf(path, sizeof path, "%s/wl_pool_talloc", bin);
+    write_script(path, script);
+    {
+        char *argv[] = { (char *)runner, "--scale", "0.01", "--runs", "2", "--workloads",
+                         "pool-malloc,pool-talloc,pool-talloc_pool", "--allocators", "glibc", "--bindir", bin, "--out", o,
+                         "--strict", NULL };
+        hkb_child_t c;
+        REQUIRE(hkb_spawn(argv, "", 300, &c) == 0);
+        CHECK(c.exit_code == 1); /* --strict: runs failed */
+        CHECK(c.out && strstr(c.out, "pool-talloc_pool under glibc, run 1: checksum 0bad"));
+        CHECK(c.out && strstr(c.out, "differs from the pool comparison's"));
+        hkb_child_free(&c);
+        jval_t *v = load_json(o);
+        REQUIRE(v != NULL);
+        const jval_t *runs = json_get(v, "runs");
+        int ok = 0;
+        CHECK(count_runs(runs, "pool-malloc", "glibc", &ok) == 2 && ok == 2);
+        CHECK(count_runs(runs, "pool-talloc", "glibc", &ok) == 2 && ok == 2);
+        CHECK(count_runs(runs, "pool-talloc_pool", "glibc", &ok) == 2 && ok == 0);
+        for (int i = 0; runs && i < runs->n; i++)
+            if (!strcmp(json_get(runs->item[i], "workload")->str, "pool-talloc_pool"))
+                CHECK(strstr(json_get(runs->item[i], "error")->str, "printed by 4 of 6 runs") != NULL);
+        const jval_t *pool = find_row(json_get(v, "beyond_malloc"), "name", "pool", NULL, NULL);
+        REQUIRE(pool != NULL);
+        CHECK(json_get(pool, "checksum_runs")->num == 6 && json_get(pool, "checksum_runs_agree")->num == 4);
+        CHECK(strcmp(json_get(pool, "checksum")->str, "0bad") != 0);
+        const jval_t *row = find_row(json_get(pool, "rows"), "workload", "pool-talloc_pool", NULL, NULL);
+        CHECK(row && !strcmp(json_get(row, "status")->str, "failed") && json_get(row, "figure_s")->type == J_NULL);
+        json_free(v);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_bench units|workloads|runner|missing|instr|real|realcheck [options]\n");
+        fprintf(stderr, "usage: test_bench units|workloads|api|runner|missing|instr|beyondcheck|real|realcheck [options]\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -811,6 +1235,15 @@ int main(int argc, char **argv) {
         REQUIRE(bindir != NULL);
         test_workloads(bindir, opt(argc, argv, "--preload"), flag(argc, argv, "--expect-override"),
                        flag(argc, argv, "--arena-hk"));
+    } else if (!strcmp(cmd, "api")) {
+        const char *bindir = opt(argc, argv, "--bindir"), *programs = opt(argc, argv, "--programs");
+        REQUIRE(bindir && programs);
+        test_api(bindir, programs, opt(argc, argv, "--preload"));
+    } else if (!strcmp(cmd, "beyondcheck")) {
+        const char *runner = opt(argc, argv, "--runner"), *out = opt(argc, argv, "--out");
+        const char *bindir = opt(argc, argv, "--bindir");
+        REQUIRE(runner && out && bindir);
+        test_beyondcheck(runner, out, bindir);
     } else if (!strcmp(cmd, "real") || !strcmp(cmd, "realcheck")) {
         const char *runner = opt(argc, argv, "--runner"), *out = opt(argc, argv, "--out");
         REQUIRE(runner && out);

@@ -12,8 +12,9 @@
  *                 thread blocked in read(), a 1 MiB bss
  *   alloc         small blocks and a huge one (on heapkit when preloaded),
  *                 their addresses on one line, then waits
- *   stats         mallocs of known count, hk_stats() through dlsym so the
- *                 figures are published, "ready PID", then waits
+ *   stats         mallocs of known count and a second thread, hk_stats()
+ *                 through dlsym so the figures are published, "ready PID",
+ *                 then waits
  *   fake-stats    answers HEAPKIT_STATS_SIGNAL the way the library does
  *                 (fixed JSON, temporary file renamed into place), so the
  *                 command's side of the protocol is tested on its own;
@@ -131,6 +132,10 @@ static int mode_stats(void) {
     enum { N = 5000 };
     static void *blocks[N];
     for (int i = 0; i < N; i++) blocks[i] = malloc(100);
+    /* A second thread, whose id the tests give `heapkit stats`. */
+    int p[2];
+    pthread_t t;
+    if (pipe(p) != 0 || pthread_create(&t, NULL, blocked_thread, &p[0]) != 0) return 1;
     void (*stats)(hk_stats_t *) = (void (*)(hk_stats_t *))dlsym(RTLD_DEFAULT, "hk_stats");
     hk_stats_t s = {0};
     if (stats) stats(&s); /* publishes this thread's figures */
@@ -138,6 +143,8 @@ static int mode_stats(void) {
            stats ? "yes" : "no", (unsigned long long)s.mallocs);
     fflush(stdout);
     wait_stdin_eof();
+    close(p[1]);
+    pthread_join(t, NULL);
     for (int i = 0; i < N; i++) free(blocks[i]);
     return 0;
 }

@@ -3,7 +3,8 @@
  * plain: the map of heapkit itself and of a child with a known layout
  * (kinds found, the child's own anonymous map with its size and RSS, its
  * file map, thread stack, brk heap and bss, faults, totals equal to the
- * sums of the rows, in JSON and in text). heapkit: a child under
+ * sums of the rows, in JSON and in text), and saved smaps files with
+ * every kind, heapkit's names and the alignment hint. heapkit: a child under
  * `heapkit run`: its blocks lie in maps labelled heapkit.
  */
 #define _GNU_SOURCE
@@ -297,6 +298,174 @@ static void test_heapkit_child(void) {
     CHECK(tt_stop(&bg) == 0);
 }
 
+/* ---- Saved maps (--smaps): every kind, names and hints, on layouts this
+ * kernel may not produce ------------------------------------------------ */
+
+/* A saved smaps file: the map lines, each followed by its figures. */
+static const char *smaps_lines[] = {
+    "555555554000-555555555000 r--p 00000000 fe:00 100 /usr/bin/prog",
+    "555555555000-555555557000 r-xp 00001000 fe:00 100 /usr/bin/prog",
+    "555555557000-555555558000 r--p 00003000 fe:00 100 /usr/bin/prog",
+    "555555558000-555555559000 rw-p 00004000 fe:00 100 /usr/bin/prog",
+    "555555559000-55555555b000 rw-p 00000000 00:00 0 ",
+    "555555600000-555555621000 rw-p 00000000 00:00 0                          [heap]",
+    "7f0000000000-7f0000411000 rw-p 00000000 00:00 0                          [anon:heapkit]",
+    "7f0000bef000-7f0001000000 rw-p 00000000 00:00 0 ",
+    "7f0002000000-7f0002800000 rw-p 00000000 00:00 0 ",
+    "7f0003000000-7f0003100000 rw-p 00000000 00:00 0 ",
+    "7f1000000000-7f1000001000 ---p 00000000 00:00 0 ",
+    "7f1000001000-7f1000801000 rw-p 00000000 00:00 0 ",
+    "7f2000000000-7f2010000000 ---p 00000000 00:00 0 ",
+    "7f2010000000-7f2010010000 rw-p 00000000 00:00 0 ",
+    "7f3000000000-7f3000001000 r--p 00000000 fe:00 200 /usr/lib/libheapkit.so.0.1.0",
+    "7f3000001000-7f3000002000 r-xp 00001000 fe:00 200 /usr/lib/libheapkit.so.0.1.0",
+    "7f3000002000-7f3000003000 rw-p 00002000 fe:00 200 /usr/lib/libheapkit.so.0.1.0",
+    "7f3000003000-7f3004003000 rw-p 00000000 00:00 0 ",
+    "7f4000000000-7f4000100000 rw-s 00000000 00:1a 300 /dev/shm/segment",
+    "7f4000100000-7f4000200000 r--p 00000000 fe:00 400 /usr/share/data.bin",
+    "7f4000200000-7f4000300000 rw-p 00000000 00:00 0                          [anon:arena]",
+    "7f4000300000-7f4000400000 rw-s 00000000 00:01 500 /dev/zero (deleted)",
+    "7ffc00000000-7ffc00021000 rw-p 00000000 00:00 0                          [stack]",
+    "7ffc00100000-7ffc00104000 r--p 00000000 00:00 0                          [vvar]",
+    "7ffc00104000-7ffc00106000 r--p 00000000 00:00 0                          [vvar_vclock]",
+    "7ffc00106000-7ffc00108000 r-xp 00000000 00:00 0                          [vdso]",
+    "7ffc00200000-7ffc00201000 r-xp 00000000 00:00 0                          [uprobes]",
+    "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]",
+};
+
+/* What each line above is, with the heapkit names kept, with them
+ * dropped (the alignment hint), and with libheapkit gone too. */
+static const struct {
+    unsigned long long start;
+    const char *named, *hinted, *none;
+} smaps_kinds[] = {
+    {0x555555554000, "rodata", "rodata", "rodata"},
+    {0x555555555000, "text", "text", "text"},
+    {0x555555557000, "rodata", "rodata", "rodata"},
+    {0x555555558000, "data", "data", "data"},
+    {0x555555559000, "bss", "bss", "bss"},
+    {0x555555600000, "heap", "heap", "heap"},
+    {0x7f0000000000, "heapkit", NULL, NULL},
+    {0x7f0000bef000, "anon", "heapkit", "anon"},   /* start + 68 KiB on 4 MiB */
+    {0x7f0002000000, "anon", "heapkit", "anon"},   /* ends on 4 MiB, holds a chunk */
+    {0x7f0003000000, "anon", "anon", "anon"},      /* 1 MiB, aligned, too small */
+    {0x7f1000000000, "guard", "guard", "guard"},
+    {0x7f1000001000, "thread-stack", "thread-stack", "thread-stack"},
+    {0x7f2000000000, "guard", "guard", "guard"},
+    {0x7f2010000000, "anon", "anon", "anon"},      /* above a reservation, not a guard */
+    {0x7f3000000000, "lib-rodata", "lib-rodata", NULL},
+    {0x7f3000001000, "lib-text", "lib-text", NULL},
+    {0x7f3000002000, "lib-data", "lib-data", NULL},
+    {0x7f3000003000, "lib-bss", "lib-bss", "anon"}, /* a library's bss while it is there */
+    {0x7f4000000000, "shm", "shm", "shm"},
+    {0x7f4000100000, "file", "file", "file"},
+    {0x7f4000200000, "anon", "anon", "anon"},
+    {0x7f4000300000, "shm", "shm", "shm"},
+    {0x7ffc00000000, "stack", "stack", "stack"},
+    {0x7ffc00100000, "vvar", "vvar", "vvar"},
+    {0x7ffc00104000, "vvar", "vvar", "vvar"},
+    {0x7ffc00106000, "vdso", "vdso", "vdso"},
+    {0x7ffc00200000, "other", "other", "other"},
+    {0xffffffffff600000, "vsyscall", "vsyscall", "vsyscall"},
+};
+
+/* Writes the lines (variant 0: all, 1: no [anon:heapkit], 2: no heapkit
+ * at all), with smaps figures or (maps) without. */
+static void write_smaps(const char *path, int variant, bool figures) {
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    size_t n = sizeof smaps_lines / sizeof smaps_lines[0];
+    for (size_t i = 0; i < n; i++) {
+        if (variant >= 1 && strstr(smaps_lines[i], "[anon:heapkit]")) continue;
+        if (variant >= 2 && strstr(smaps_lines[i], "libheapkit")) continue;
+        fprintf(f, "%s\n", smaps_lines[i]);
+        if (!figures) continue;
+        unsigned long long a, b;
+        sscanf(smaps_lines[i], "%llx-%llx", &a, &b);
+        /* Figures that differ per line, so that sums are checked. */
+        unsigned long long kib = (b - a) / 1024, rss = kib > 8 ? 8 + i : kib;
+        unsigned long long swap = i % 3;
+        fprintf(f,
+                "Size:           %8llu kB\nKernelPageSize:        4 kB\nRss:            %8llu kB\n"
+                "Pss:            %8llu kB\nPss_Dirty:      %8llu kB\nSwap:           %8llu kB\n"
+                "SwapPss:        %8llu kB\nVmFlags: rd wr mr mw me ac\n",
+                kib, rss, rss / 2, rss / 2, swap, swap);
+    }
+    fclose(f);
+}
+
+static void test_saved(void) {
+    char dir[] = "/tmp/hkt_smaps.XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    static const char *methods[] = {"names", "alignment", "none"};
+    for (int variant = 0; variant < 3; variant++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/smaps.%d", dir, variant);
+        write_smaps(path, variant, true);
+        char *argv[] = {(char *)heapkit, "map", "--smaps", path, "--json", NULL};
+        tt_result_t r;
+        tt_run(argv, NULL, &r);
+        CHECK(r.status == 0);
+        char err[200];
+        hkj_t *doc = hkj_parse(r.out, r.outlen, err, sizeof err);
+        CHECK(doc != NULL);
+        if (doc == NULL) {
+            tt_show("map --smaps", &r);
+            tt_free(&r);
+            continue;
+        }
+        tt_free(&r);
+        check_totals(doc);
+        CHECK(hkj_get(doc, "pid") && hkj_get(doc, "pid")->type == HKJ_NULL);
+        CHECK(!strcmp(hkj_get_string(doc, "file"), path));
+        const hkj_t *hk = hkj_get(doc, "heapkit_chunks");
+        CHECK(hk && !strcmp(hkj_get_string(hk, "method"), methods[variant]));
+        size_t rows = 0;
+        for (size_t i = 0; i < sizeof smaps_kinds / sizeof smaps_kinds[0]; i++) {
+            const char *want = variant == 0   ? smaps_kinds[i].named
+                               : variant == 1 ? smaps_kinds[i].hinted
+                                              : smaps_kinds[i].none;
+            if (want == NULL) continue;
+            rows++;
+            const hkj_t *row = row_at(doc, smaps_kinds[i].start);
+            const char *got = row ? hkj_get_string(row, "kind") : NULL;
+            if (!got || strcmp(got, want) || addr(row, "start") != smaps_kinds[i].start)
+                fprintf(stderr, "variant %d: %llx is %s, want %s\n", variant,
+                        smaps_kinds[i].start, got ? got : "(missing)", want);
+            CHECK(got && !strcmp(got, want) && addr(row, "start") == smaps_kinds[i].start);
+            const hkj_t *hint = row ? hkj_get(row, "hint") : NULL;
+            CHECK((hint != NULL) == (variant == 1 && !strcmp(want, "heapkit")));
+        }
+        const hkj_t *maps = hkj_get(doc, "mappings");
+        CHECK(maps && maps->count == rows);
+        hkj_free(doc);
+    }
+
+    /* A maps file (no figures): sizes only, null where nothing is known. */
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/maps", dir);
+    write_smaps(path, 0, false);
+    char *argv[] = {(char *)heapkit, "map", "--smaps", path, "--json", NULL};
+    tt_result_t r;
+    tt_run(argv, NULL, &r);
+    CHECK(r.status == 0);
+    hkj_t *doc = hkj_parse(r.out, r.outlen, NULL, 0);
+    CHECK(doc && hkj_get(doc, "smaps") && !hkj_get(doc, "smaps")->boolean);
+    const hkj_t *total = doc ? hkj_get(doc, "total") : NULL;
+    CHECK(total && hkj_get(total, "rss") && hkj_get(total, "rss")->type == HKJ_NULL);
+    CHECK(total && num(total, "size") > 0);
+    hkj_free(doc);
+    tt_free(&r);
+    char *text[] = {(char *)heapkit, "map", "--smaps", path, NULL};
+    tt_run(text, NULL, &r);
+    CHECK(r.status == 0 && tt_contains(r.out, "sizes only") && tt_contains(r.out, "map read from"));
+    tt_free(&r);
+
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: test_map HEAPKIT HKT_CHILD plain|heapkit\n");
@@ -307,6 +476,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[3], "plain")) {
         test_self();
         test_child();
+        test_saved();
     } else {
         test_heapkit_child();
     }

@@ -66,6 +66,20 @@ static void test_signal(void) {
     tt_run(usr1, NULL, &r);
     CHECK(r.status == 128 + SIGUSR1 && tt_contains(r.err, "SIGUSR1"));
     tt_free(&r);
+
+    /* SIGTERM to heapkit goes on to the program, which dies of it (its
+     * stdin stays open, so nothing else ends it); SIGINT before it (a
+     * terminal sends it to the program too) leaves heapkit waiting: had it
+     * killed heapkit, the status would be 130. */
+    char *wait[] = {(char *)heapkit, "run", "--", (char *)child, "wait", NULL};
+    for (int with_int = 0; with_int < 2; with_int++) {
+        tt_bg_t bg;
+        REQUIRE(tt_start(wait, NULL, &bg));
+        REQUIRE(tt_line(&bg));
+        if (with_int) CHECK(kill(bg.pid, SIGINT) == 0);
+        CHECK(kill(bg.pid, SIGTERM) == 0);
+        CHECK(tt_wait(&bg) == 128 + SIGTERM);
+    }
 }
 
 static void test_cannot_run(void) {
@@ -234,7 +248,8 @@ static void test_variants(void) {
         if (hk_test_failed) tt_show(cases[i][0], &r);
         tt_free(&r);
     }
-    char *both[] = {(char *)heapkit, "run", "--secure", "--leaks", "--", (char *)child, "env", NULL};
+    char *both[] = {(char *)heapkit, "run", "--secure", "--leaks", "--", (char *)child, "env",
+                    NULL};
     tt_result_t r;
     tt_run(both, unset, &r);
     CHECK(r.status == 2 && tt_contains(r.err, "two different libraries") && r.outlen == 0);
@@ -368,8 +383,8 @@ static void test_report(void) {
     /* --json: the report parses and holds the statistics. */
     char json[PATH_MAX];
     snprintf(json, sizeof json, "%s/report.json", dir);
-    char *js[] = {(char *)heapkit, "run", "--stats", "--json", "--output", json, "--", (char *)child,
-                  "exit", "0", NULL};
+    char *js[] = {(char *)heapkit, "run", "--stats", "--json", "--output", json, "--",
+                  (char *)child, "exit", "0", NULL};
     tt_run(js, NULL, &r);
     if (tt_contains(r.err, "unknown option HEAPKIT_REPORT_JSON"))
         tt_skip("the library does not read HEAPKIT_REPORT_JSON yet");

@@ -7,6 +7,7 @@
  *         library does not catch HEAPKIT_STATS_SIGNAL
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -218,6 +219,20 @@ static void test_live(void) {
     CHECK(tt_contains(r.out, "live bytes") && tt_contains(r.out, "mallocs"));
     tt_free(&r);
     CHECK(access(path, F_OK) != 0);
+
+    /* A thread's id reaches the process. */
+    char task[64], tid[32] = "";
+    snprintf(task, sizeof task, "/proc/%s/task", pid);
+    DIR *d = opendir(task);
+    REQUIRE(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (e->d_name[0] != '.' && strcmp(e->d_name, pid)) tt_copy(tid, sizeof tid, e->d_name);
+    closedir(d);
+    REQUIRE(tid[0]);
+    stats_of(tid, "--json", NULL, &r);
+    CHECK(r.status == 0 && tt_contains(r.err, "is a thread of process"));
+    CHECK(tt_contains(r.out, "\"mallocs\""));
+    tt_free(&r);
     CHECK(tt_stop(&bg) == 0);
 }
 

@@ -1,9 +1,9 @@
 /* tt.h: running programs from the heapkit command's tests.
  *
  * Owns: tt_run (a command to completion, stdout and stderr captured, an
- * environment change applied in the child), tt_start / tt_line / tt_stop
- * (a background process that says "ready ..." on stdout and runs until its
- * stdin closes), "key=value" fields of such a line, and the skip exit.
+ * environment change applied in the child), tt_start / tt_line / tt_stop /
+ * tt_wait (a background process that says "ready ..." on stdout and runs
+ * until its stdin closes), "key=value" fields of such a line, and the skip exit.
  * Checks come from tests/hk_test.h (CHECK, REQUIRE, hk_test_done).
  * Waits are bounded only so that a broken build fails instead of hanging;
  * no test asserts a duration.
@@ -194,6 +194,17 @@ static inline int tt_stop(tt_bg_t *bg) {
     int st;
     while (waitpid(bg->pid, &st, 0) < 0)
         if (errno != EINTR) return -1;
+    return tt_status(st);
+}
+
+/* Waits for it to end by itself (its stdin still open), then closes the
+ * pipes; its status. */
+static inline int tt_wait(tt_bg_t *bg) {
+    int st;
+    while (waitpid(bg->pid, &st, 0) < 0)
+        if (errno != EINTR) return -1;
+    close(bg->in);
+    close(bg->out);
     return tt_status(st);
 }
 
