@@ -642,7 +642,8 @@ int hkt_cmd_map(int argc, char **argv) {
         if (file) hkt_err("cannot read %s: %s", file, strerror(e));
         else if (e == ENOENT || e == ESRCH) hkt_err("process %d has gone", (int)pid);
         else hkt_err("cannot read the map of process %d: %s%s", (int)pid, strerror(e),
-                     e == EACCES || e == EPERM ? " (another user's process needs root)" : "");
+                     (e == EACCES || e == EPERM) && geteuid() != 0
+                         ? " (another user's process needs root)" : "");
         return HKT_EXIT_FAIL;
     }
     if (m.n == 0) {
