@@ -31,13 +31,16 @@
  *
  * heapkit's maps: a map named [anon:heapkit...] is heapkit's (the library
  * can name its maps where the kernel has CONFIG_ANON_VMA_NAME). Without
- * names, and only in a process that has libheapkit mapped, a hint: heapkit
- * reserves each chunk as 68 KiB of metadata followed by 4 MiB-aligned data
- * (docs/design.md), so an anonymous rw map whose start + 68 KiB is 4 MiB
- * aligned, or which ends on a 4 MiB boundary and holds a whole chunk, is
- * counted as heapkit's (the kernel merges neighbouring anonymous maps, so
- * such a map may hold other memory too). The report says which way it
- * went.
+ * names, and only in a process that has libheapkit mapped, a hint by
+ * shape: heapkit reserves each chunk as metadata followed by 4 MiB-aligned
+ * data (docs/design.md): 68 KiB of metadata, so an anonymous rw map whose
+ * start + 68 KiB is 4 MiB aligned, or which ends on a 4 MiB boundary and
+ * holds a whole chunk (the kernel merges neighbouring anonymous maps, so
+ * such a map may hold other memory too); in the secure variant the
+ * metadata, a guard page, the data and a guard page are separate maps, so
+ * also an anonymous map starting on a 4 MiB boundary just above a one-page
+ * guard, and one ending a page below such a boundary just under a guard.
+ * The report says which way it went.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -55,6 +58,7 @@
 #define HK_CHUNK_BYTES (4ull << 20)
 #define HK_META_BYTES  (68ull << 10)
 #define HK_HUGE_MIN    (2ull << 20)
+#define HK_PAGE_BYTES  4096ull
 /* A thread stack's guard is a page or a few (glibc: one page by default);
  * larger no-access maps are reservations (sanitizers, arenas, JITs). */
 #define HK_STACK_GUARD_MAX (64ull << 10)
@@ -364,6 +368,48 @@ static size_t read_thread_sps(pid_t pid, thread_sp_t **out) {
     return n;
 }
 
+/* An anonymous no-access map of at most `max` bytes ending where r starts. */
+static bool guard_below(const maps_t *m, size_t i, unsigned long long max) {
+    if (i == 0) return false;
+    const row_t *g = &m->rows[i - 1];
+    return g->end == m->rows[i].start && g->kind == K_GUARD && g->path[0] == 0 &&
+           g->end - g->start <= max;
+}
+
+/* The same above: a guard starting where r ends, then (when `then`) an
+ * anonymous map starting on a chunk boundary right after the guard. */
+static bool guard_above(const maps_t *m, size_t i, bool then) {
+    if (i + 1 >= m->n) return false;
+    const row_t *g = &m->rows[i + 1];
+    if (g->start != m->rows[i].end || g->kind != K_GUARD || g->path[0] != 0 ||
+        g->end - g->start > HK_STACK_GUARD_MAX)
+        return false;
+    if (!then) return true;
+    return i + 2 < m->n && m->rows[i + 2].start == g->end && g->end % HK_CHUNK_BYTES == 0;
+}
+
+static bool plain_anon(const row_t *r) {
+    return r->kind == K_ANON && r->path[0] == 0 && !strcmp(r->perms, "rw-p");
+}
+
+/* heapkit's reservations, by their shape (see the note at the top):
+ *   plain   [metadata 68 KiB][data, 4 MiB aligned]    one map, which the
+ *           kernel may merge with anonymous neighbours
+ *   secure  [metadata][guard][data, 4 MiB aligned][guard]   three maps */
+static bool heapkit_shaped(const maps_t *m, size_t i) {
+    const row_t *r = &m->rows[i];
+    unsigned long long size = r->end - r->start;
+    if ((r->start + HK_META_BYTES) % HK_CHUNK_BYTES == 0 && size > HK_META_BYTES + HK_HUGE_MIN)
+        return true; /* plain: a reservation starts here */
+    if (r->end % HK_CHUNK_BYTES == 0 && size >= HK_META_BYTES + HK_CHUNK_BYTES)
+        return true; /* plain: a chunk ends here */
+    if (r->start % HK_CHUNK_BYTES == 0 && size > HK_HUGE_MIN && guard_below(m, i, HK_PAGE_BYTES))
+        return true; /* secure: the data between its guards */
+    if (guard_above(m, i, true) && (r->end + HK_PAGE_BYTES) % HK_CHUNK_BYTES == 0)
+        return true; /* secure: the metadata below the first guard */
+    return false;
+}
+
 static hk_method_t classify(pid_t pid, maps_t *m, const procinfo_t *pi, bool *lib_mapped) {
     /* The executable: /proc/PID/exe, or else the first file map. */
     const char *exe = pi->exe[0] ? pi->exe : NULL;
@@ -376,6 +422,7 @@ static hk_method_t classify(pid_t pid, maps_t *m, const procinfo_t *pi, bool *li
         if (m->rows[i].path[0] == '/' && m->rows[i].perms[2] == 'x') elf[nelf++] = m->rows[i].path;
     qsort(elf, nelf, sizeof *elf, cmp_str);
 
+    /* What the map line alone tells (and the map before it, for bss). */
     bool named = false;
     *lib_mapped = false;
     for (size_t i = 0; i < m->n; i++) {
@@ -400,16 +447,13 @@ static hk_method_t classify(pid_t pid, maps_t *m, const procinfo_t *pi, bool *li
         } else if (adjacent && (prev->kind == K_DATA || prev->kind == K_LIB_DATA) &&
                    !strcmp(r->perms, "rw-p")) {
             r->kind = prev->kind == K_DATA ? K_BSS : K_LIB_BSS;
-        } else if (adjacent && prev->kind == K_GUARD && prev->path[0] == 0 &&
-                   prev->end - prev->start <= HK_STACK_GUARD_MAX && !strcmp(r->perms, "rw-p")) {
-            r->kind = K_THREAD_STACK;
         } else {
             r->kind = K_ANON;
         }
     }
     free(elf);
 
-    /* Stack pointers name the stacks' threads. */
+    /* A thread's stack pointer marks its stack. */
     thread_sp_t *sps;
     size_t nsp = read_thread_sps(pid, &sps);
     for (size_t k = 0; k < nsp; k++) {
@@ -423,21 +467,21 @@ static hk_method_t classify(pid_t pid, maps_t *m, const procinfo_t *pi, bool *li
     }
     free(sps);
 
-    if (named) return HK_NAMES;
-    if (!*lib_mapped) return HK_NONE;
-    for (size_t i = 0; i < m->n; i++) {
-        row_t *r = &m->rows[i];
-        if (r->kind != K_ANON || r->path[0] != 0 || strcmp(r->perms, "rw-p") != 0) continue;
-        unsigned long long size = r->end - r->start;
-        bool starts = (r->start + HK_META_BYTES) % HK_CHUNK_BYTES == 0 &&
-                      size > HK_META_BYTES + HK_HUGE_MIN;
-        bool ends = r->end % HK_CHUNK_BYTES == 0 && size >= HK_META_BYTES + HK_CHUNK_BYTES;
-        if (starts || ends) {
-            r->kind = K_HEAPKIT;
-            r->hint = true;
+    /* heapkit's maps by their shape, where they are not named and heapkit
+     * is there; before the guard rule, since the secure variant puts
+     * guards below its chunks too. */
+    hk_method_t method = named ? HK_NAMES : *lib_mapped ? HK_ALIGNMENT : HK_NONE;
+    for (size_t i = 0; method == HK_ALIGNMENT && i < m->n; i++) {
+        if (plain_anon(&m->rows[i]) && heapkit_shaped(m, i)) {
+            m->rows[i].kind = K_HEAPKIT;
+            m->rows[i].hint = true;
         }
     }
-    return HK_ALIGNMENT;
+    /* Thread stacks by the guard glibc puts below them. */
+    for (size_t i = 0; i < m->n; i++)
+        if (plain_anon(&m->rows[i]) && guard_below(m, i, HK_STACK_GUARD_MAX))
+            m->rows[i].kind = K_THREAD_STACK;
+    return method;
 }
 
 /* ---- Totals ----------------------------------------------------------------- */
@@ -460,7 +504,7 @@ static const char *method_text(hk_method_t method, bool lib_mapped) {
     case HK_NAMES: return "by name: heapkit names its maps [anon:heapkit]";
     case HK_ALIGNMENT:
         return "by alignment, a hint (libheapkit is mapped, its maps are not named): "
-               "anonymous rw maps starting 68 KiB below, or ending on, a 4 MiB boundary";
+               "anonymous maps shaped as its chunks around 4 MiB boundaries";
     default:
         return lib_mapped ? "none found"
                           : "none looked for: libheapkit is not mapped in this process";

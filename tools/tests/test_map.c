@@ -5,7 +5,8 @@
  * file map, thread stack, brk heap and bss, faults, totals equal to the
  * sums of the rows, in JSON and in text), and saved smaps files with
  * every kind, heapkit's names and the alignment hint. heapkit: a child under
- * `heapkit run`: its blocks lie in maps labelled heapkit.
+ * `heapkit run` (and --debug, --secure where those libraries are built):
+ * its blocks lie in maps labelled heapkit.
  */
 #define _GNU_SOURCE
 #include <limits.h>
@@ -260,8 +261,11 @@ static void test_child(void) {
     CHECK(tt_stop(&bg) == 0);
 }
 
-static void test_heapkit_child(void) {
-    char *argv[] = {(char *)heapkit, "run", "--", (char *)child, "alloc", NULL};
+/* A child under `heapkit run OPTION` (none, --debug, --secure): its blocks
+ * lie in maps labelled heapkit. */
+static void test_heapkit_child(const char *option) {
+    char *argv[] = {(char *)heapkit, "run", (char *)option, "--", (char *)child, "alloc", NULL};
+    if (option == NULL) memmove(&argv[2], &argv[3], 4 * sizeof argv[0]);
     tt_bg_t bg;
     REQUIRE(tt_start(argv, NULL, &bg));
     REQUIRE(tt_line(&bg));
@@ -298,6 +302,23 @@ static void test_heapkit_child(void) {
     CHECK(tt_stop(&bg) == 0);
 }
 
+/* The directory of the library `heapkit run` preloads. */
+static bool library_dir(char *dir, size_t size) {
+    char *argv[] = {(char *)heapkit, "run", (char *)child, "env", NULL};
+    tt_result_t r;
+    tt_run(argv, NULL, &r);
+    const char *pre = strstr(r.out, "LD_PRELOAD=/");
+    bool ok = r.status == 0 && pre;
+    if (ok) {
+        pre += strlen("LD_PRELOAD=");
+        size_t n = strcspn(pre, ":\n");
+        while (n > 0 && pre[n - 1] != '/') n--;
+        snprintf(dir, size, "%.*s", (int)n, pre);
+    }
+    tt_free(&r);
+    return ok;
+}
+
 /* ---- Saved maps (--smaps): every kind, names and hints, on layouts this
  * kernel may not produce ------------------------------------------------ */
 
@@ -325,6 +346,10 @@ static const char *smaps_lines[] = {
     "7f4000100000-7f4000200000 r--p 00000000 fe:00 400 /usr/share/data.bin",
     "7f4000200000-7f4000300000 rw-p 00000000 00:00 0                          [anon:arena]",
     "7f4000300000-7f4000400000 rw-s 00000000 00:01 500 /dev/zero (deleted)",
+    "7f5000fde000-7f5000fff000 rw-p 00000000 00:00 0 ",
+    "7f5000fff000-7f5001000000 ---p 00000000 00:00 0 ",
+    "7f5001000000-7f5001400000 rw-p 00000000 00:00 0 ",
+    "7f5001400000-7f5001401000 ---p 00000000 00:00 0 ",
     "7ffc00000000-7ffc00021000 rw-p 00000000 00:00 0                          [stack]",
     "7ffc00100000-7ffc00104000 r--p 00000000 00:00 0                          [vvar]",
     "7ffc00104000-7ffc00106000 r--p 00000000 00:00 0                          [vvar_vclock]",
@@ -361,6 +386,12 @@ static const struct {
     {0x7f4000100000, "file", "file", "file"},
     {0x7f4000200000, "anon", "anon", "anon"},
     {0x7f4000300000, "shm", "shm", "shm"},
+    /* The secure variant's chunk: metadata, guard, data, guard. Without
+     * the hint, the data looks like a thread stack. */
+    {0x7f5000fde000, "anon", "heapkit", "anon"},
+    {0x7f5000fff000, "guard", "guard", "guard"},
+    {0x7f5001000000, "thread-stack", "heapkit", "thread-stack"},
+    {0x7f5001400000, "guard", "guard", "guard"},
     {0x7ffc00000000, "stack", "stack", "stack"},
     {0x7ffc00100000, "vvar", "vvar", "vvar"},
     {0x7ffc00104000, "vvar", "vvar", "vvar"},
@@ -478,7 +509,18 @@ int main(int argc, char **argv) {
         test_child();
         test_saved();
     } else {
-        test_heapkit_child();
+        test_heapkit_child(NULL);
+        /* The variants, where they are built. */
+        char dir[PATH_MAX];
+        REQUIRE(library_dir(dir, sizeof dir));
+        static const char *variants[][2] = {{"--debug", "libheapkit-debug.so"},
+                                            {"--secure", "libheapkit-secure.so"}};
+        for (int i = 0; i < 2; i++) {
+            char path[PATH_MAX + 32];
+            snprintf(path, sizeof path, "%s%s", dir, variants[i][1]);
+            if (access(path, R_OK) == 0) test_heapkit_child(variants[i][0]);
+            else printf("note: %s is not built; %s not covered\n", path, variants[i][0]);
+        }
     }
     return hk_test_done();
 }
