@@ -102,7 +102,8 @@ static unsigned walk_frame_pointers(void **pc, unsigned max, unsigned skip) {
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     unsigned n = 0;
     while (n < max) {
-        if (fp < stack_lo || fp + 2 * sizeof(void *) > stack_hi || (fp & (sizeof(void *) - 1)))
+        /* Inside the stack (written so that no sum can wrap around). */
+        if (fp < stack_lo || fp > stack_hi - 2 * sizeof(void *) || (fp & (sizeof(void *) - 1)))
             break;
         const uintptr_t *frame = (const uintptr_t *)fp;
         uintptr_t next = frame[0], ret = frame[1];
