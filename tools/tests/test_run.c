@@ -150,8 +150,10 @@ static void default_library(char *lib, size_t size) {
 static void test_environment(void) {
     tt_result_t r;
     char cwd[PATH_MAX], report[PATH_MAX + 32], sig[16], lib[PATH_MAX], libvar[PATH_MAX + 32];
-    REQUIRE(getcwd(cwd, sizeof cwd));
-    snprintf(report, sizeof report, "%s/hkt-report.%%p", cwd);
+    /* In a directory of its own: the relative report file lands there. */
+    char dir[] = "/tmp/hkt_env.XXXXXX";
+    REQUIRE(mkdtemp(dir) && getcwd(cwd, sizeof cwd) && chdir(dir) == 0);
+    snprintf(report, sizeof report, "%s/hkt-report.%%p", dir);
     snprintf(sig, sizeof sig, "%d", SIGRTMIN + 7);
     default_library(lib, sizeof lib);
     CHECK(strstr(lib, "/libheapkit.so") != NULL);
@@ -177,6 +179,10 @@ static void test_environment(void) {
     CHECK(tt_contains(r.out, "hk_malloc=yes"));
     if (hk_test_failed) tt_show("run: environment", &r);
     tt_free(&r);
+    REQUIRE(chdir(cwd) == 0);
+    char cmd[PATH_MAX + 32];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
 
     /* --debug alone means all checks. */
     char *debug[] = {(char *)heapkit, "run", "--debug", "--", (char *)child, "env", NULL};
