@@ -176,6 +176,34 @@ report_error(const char *func, const char *kind, const void *p, dbg_block_t *b, 
     abort();
 }
 
+/* ---- Fill patterns ------------------------------------------------------- */
+
+/* Index of the first byte of [from, to) not equal to fill, or `to`: eight
+ * bytes at a time where it can. */
+static size_t first_changed(const uint8_t *u, size_t from, size_t to, uint8_t fill) {
+    uint64_t word = 0x0101010101010101ull * fill;
+    size_t i = from;
+    for (; i < to && ((uintptr_t)(u + i) & 7); i++)
+        if (u[i] != fill) return i;
+    for (; i + 8 <= to; i += 8) {
+        uint64_t w;
+        memcpy(&w, u + i, 8);
+        if (w != word) break;
+    }
+    for (; i < to; i++)
+        if (u[i] != fill) return i;
+    return to;
+}
+
+/* Index one past the last byte of [from, to) not equal to fill, or from. */
+static size_t last_changed(const uint8_t *u, size_t from, size_t to, uint8_t fill) {
+    size_t first = first_changed(u, from, to, fill);
+    if (first == to) return from;
+    size_t last = to;
+    while (last > first && u[last - 1] == fill) last--;
+    return last;
+}
+
 /* ---- Red zones ----------------------------------------------------------- */
 
 static size_t block_end(dbg_block_t *b) {
@@ -192,10 +220,8 @@ static void check_redzones(dbg_block_t *b, const char *func) {
             report_error(func, "underflow", u, b, "%d bytes before its start written",
                          8 - i);
     size_t end = block_end(b);
-    size_t last = 0;
-    for (size_t i = b->size; i < end; i++)
-        if (u[i] != REDZONE_FILL) last = i + 1;
-    if (last)
+    size_t last = last_changed(u, b->size, end, REDZONE_FILL);
+    if (last > b->size)
         report_error(func, "overflow", u, b, "block of %zu bytes, %zu bytes past its end written",
                      b->size, last - b->size);
 }
@@ -275,10 +301,10 @@ static dbg_block_t *find_block(void *p, const char *func) {
 /* A block leaves the quarantine: its fill must be intact. */
 static void release_quarantined(dbg_block_t *b) {
     uint8_t *u = user_of(b);
-    for (size_t i = 0; i < b->size; i++)
-        if (u[i] != FREE_FILL)
-            report_error("free", "write after free", u, b,
-                         "block of %zu bytes, byte %zu written after it was freed", b->size, i);
+    size_t i = first_changed(u, 0, b->size, FREE_FILL);
+    if (i < b->size)
+        report_error("free", "write after free", u, b,
+                     "block of %zu bytes, byte %zu written after it was freed", b->size, i);
     b->state = 0;
     b->check = 0;
     hk_free_fast(base_of(b));
@@ -486,8 +512,10 @@ static bool from_loader(const dbg_block_t *b) {
 }
 
 /* Marks every live block reachable from the roots; returns the array of
- * live blocks (sorted, `marked` set), or NULL when out of memory. */
-static live_t *mark_reachable(size_t *count) {
+ * live blocks (sorted, `marked` set), or NULL when out of memory. The
+ * thread's stack is scanned from stack_from up: the frames of the program,
+ * not those of the exit check, whose locals point at every block. */
+static live_t *mark_reachable(size_t *count, uintptr_t stack_from) {
     size_t n = 0;
     for (int s = 0; s < STRIPES; s++) n += stripes[s].blocks;
     scan_t sc = {plain_alloc((n + 1) * sizeof(live_t), 0, false), 0,
@@ -507,10 +535,7 @@ static live_t *mark_reachable(size_t *count) {
             sc.todo[sc.ntodo++] = i;
         }
     dl_iterate_phdr(scan_module, &sc);
-    /* This thread's stack, from here up, with the registers spilled. */
-    __builtin_unwind_init();
-    volatile uintptr_t here = 0;
-    scan_range(&sc, (uintptr_t)&here, _hk_stack_top());
+    scan_range(&sc, stack_from, _hk_stack_top());
     while (sc.ntodo) {
         live_t *l = &sc.v[sc.todo[--sc.ntodo]];
         scan_range(&sc, l->start, l->end);
@@ -520,11 +545,11 @@ static live_t *mark_reachable(size_t *count) {
     return sc.v;
 }
 
-static void report_leaks(void) {
+static void report_leaks(uintptr_t stack_from) {
     size_t blocks = 0, groups = 0, cap = 0, bytes = 0, reach_blocks = 0, reach_bytes = 0, n = 0;
     leak_group_t *g = NULL;
     for (int s = 0; s < STRIPES; s++) _hk_lock(&stripes[s].lock);
-    live_t *live = mark_reachable(&n);
+    live_t *live = mark_reachable(&n, stack_from);
     for (size_t k = 0; k < n; k++) {
         dbg_block_t *b = live[k].block;
         if (live[k].marked) {
@@ -584,7 +609,10 @@ static void report_leaks(void) {
     hk_free_fast(g);
 }
 
-static void at_exit(void) {
+static void __attribute__((noinline)) at_exit(void) {
+    /* The program's frames start above ours (saved frame pointer and
+     * return address); the registers it left are in them or in exit's. */
+    uintptr_t program_stack = (uintptr_t)__builtin_frame_address(0) + 2 * sizeof(void *);
     busy++;
     /* Damage in blocks that were never freed. */
     for (int s = 0; s < STRIPES; s++) {
@@ -595,8 +623,7 @@ static void at_exit(void) {
             for (int i = 0; i < 8 && !bad; i++)
                 if (b->canary[i] != CANARY_FILL) bad = b;
             size_t end = block_end(b);
-            for (size_t i = b->size; i < end && !bad; i++)
-                if (u[i] != REDZONE_FILL) bad = b;
+            if (first_changed(u, b->size, end, REDZONE_FILL) < end) bad = b;
         }
         hk_unlock(&stripes[s].lock);
         if (bad) check_redzones(bad, "exit");
@@ -605,15 +632,15 @@ static void at_exit(void) {
     _hk_lock(&quarantine_lock);
     for (dbg_block_t *b = quarantine_head; b; b = b->next) {
         uint8_t *u = user_of(b);
-        for (size_t i = 0; i < b->size; i++)
-            if (u[i] != FREE_FILL) {
-                hk_unlock(&quarantine_lock);
-                report_error("exit", "write after free", u, b,
-                             "block of %zu bytes, byte %zu written after it was freed", b->size, i);
-            }
+        size_t i = first_changed(u, 0, b->size, FREE_FILL);
+        if (i < b->size) {
+            hk_unlock(&quarantine_lock);
+            report_error("exit", "write after free", u, b,
+                         "block of %zu bytes, byte %zu written after it was freed", b->size, i);
+        }
     }
     hk_unlock(&quarantine_lock);
-    if (want_leaks) report_leaks();
+    if (want_leaks) report_leaks(program_stack);
     busy--;
 }
 

@@ -152,7 +152,8 @@ static bool depot_init(void) {
     uint8_t *mem = _hk_os_reserve(DEPOT_BYTES, HK_PAGE_SIZE, 0);
     if (mem == NULL) return false;
     buckets = (uint32_t *)mem;
-    entries = (stack_entry_t *)(mem + DEPOT_BUCKETS * sizeof(uint32_t));
+    __atomic_store_n(&entries, (stack_entry_t *)(mem + DEPOT_BUCKETS * sizeof(uint32_t)),
+                     __ATOMIC_RELEASE);
     entry_max = (uint32_t)((DEPOT_BYTES - DEPOT_BUCKETS * sizeof(uint32_t)) / sizeof(stack_entry_t));
     return true;
 }
@@ -165,6 +166,15 @@ static uint32_t hash_stack(void *const *pc, unsigned n) {
         h ^= h >> 32;
     }
     return (uint32_t)h;
+}
+
+static uint32_t lookup(uint32_t h, void *const *pc, unsigned n) {
+    for (uint32_t id = __atomic_load_n(&buckets[h % DEPOT_BUCKETS], __ATOMIC_ACQUIRE); id;
+         id = entries[id].next)
+        if (entries[id].hash == h && entries[id].depth == n &&
+            memcmp(entries[id].pc, pc, n * sizeof(void *)) == 0)
+            return id;
+    return 0;
 }
 
 uint32_t _hk_stack_capture(unsigned skip) {
@@ -180,21 +190,26 @@ uint32_t _hk_stack_capture(unsigned skip) {
     }
     if (n == 0) return 0;
     uint32_t h = hash_stack(pc, n);
+    /* Entries never change once published (a bucket head is stored with
+     * release after its entry is written), so the common case, a stack
+     * seen before, is found without the lock. */
+    if (__atomic_load_n(&entries, __ATOMIC_ACQUIRE)) {
+        uint32_t id = lookup(h, pc, n);
+        if (id) return id;
+    }
     _hk_lock(&depot_lock);
     uint32_t id = 0;
     if (depot_init()) {
-        for (id = buckets[h % DEPOT_BUCKETS]; id; id = entries[id].next)
-            if (entries[id].hash == h && entries[id].depth == n &&
-                memcmp(entries[id].pc, pc, n * sizeof(void *)) == 0)
-                break;
+        id = lookup(h, pc, n);
         if (id == 0 && entry_count < entry_max) {
-            id = entry_count++;
+            id = entry_count;
             stack_entry_t *e = &entries[id];
             e->hash = h;
             e->depth = n;
             memcpy(e->pc, pc, n * sizeof(void *));
             e->next = buckets[h % DEPOT_BUCKETS];
-            buckets[h % DEPOT_BUCKETS] = id;
+            __atomic_store_n(&entry_count, id + 1, __ATOMIC_RELEASE);
+            __atomic_store_n(&buckets[h % DEPOT_BUCKETS], id, __ATOMIC_RELEASE);
         }
     }
     hk_unlock(&depot_lock);
@@ -202,7 +217,7 @@ uint32_t _hk_stack_capture(unsigned skip) {
 }
 
 unsigned _hk_stack_get(uint32_t id, void **pc) {
-    if (id == 0 || id >= entry_count) return 0;
+    if (id == 0 || id >= __atomic_load_n(&entry_count, __ATOMIC_ACQUIRE)) return 0;
     const stack_entry_t *e = &entries[id];
     memcpy(pc, e->pc, e->depth * sizeof(void *));
     return e->depth;

@@ -132,6 +132,8 @@ static void test_leaks(void) {
                            "heapkit: 200 bytes in 2 blocks allocated at:\n    #0 leak_a (",
                            "heapkit: 77 bytes in 1 block allocated at:\n    #0 leak_in_thread (",
                            "heapkit: 30 bytes in 3 blocks allocated at:\n    #0 leak_c ("};
+    /* The stacks go on to the caller. */
+    CHECK(has(r.err, "    #1 leak_three_sites ("));
     const char *at = r.err;
     for (int i = 0; i < 4; i++) {
         const char *s = strstr(at, order[i]);
