@@ -37,6 +37,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -86,8 +87,20 @@ static size_t quarantine_bytes;
 /* Which checks run: HEAPKIT_DEBUG's list (all but guard when unset). */
 static bool want_quarantine = true, want_leaks = true;
 
-static __thread int busy;        /* > 0: allocations take the plain path */
-static __thread uint32_t my_tid;
+#define TLS_IE __attribute__((tls_model("initial-exec")))
+static __thread int busy TLS_IE;        /* > 0: allocations take the plain path */
+static __thread uint32_t my_tid TLS_IE;
+
+/* Freed blocks on their way to the quarantine: a thread hands them over
+ * QUARANTINE_BATCH at a time, so the quarantine lock is taken once per
+ * batch (and at thread exit), not once per free. */
+#define QUARANTINE_BATCH 32
+static __thread struct {
+    dbg_block_t *first, *last;
+    size_t count, bytes;
+    bool registered;   /* the thread-exit handler knows this thread */
+} pending TLS_IE;
+static pthread_key_t pending_key;
 
 static uint32_t thread_number(void) {
     if (my_tid == 0) my_tid = (uint32_t)gettid();
@@ -310,6 +323,8 @@ static void release_quarantined(dbg_block_t *b) {
     hk_free_fast(base_of(b));
 }
 
+static void quarantine_push(void);
+
 void _hk_debug_free(void *p, const char *func) {
     if (p == NULL) return;
     dbg_block_t *b = find_block(p, func);
@@ -337,14 +352,32 @@ void _hk_debug_free(void *p, const char *func) {
         return;
     }
     memset(p, FREE_FILL, b->size);
+    b->next = NULL;
+    if (pending.last) pending.last->next = b;
+    else pending.first = b;
+    pending.last = b;
+    pending.count++;
+    pending.bytes += b->size + HDR;
+    if (pending.count >= QUARANTINE_BATCH) quarantine_push();
+}
+
+/* Hands the thread's pending blocks to the quarantine, and checks and
+ * frees the oldest blocks beyond its budget. */
+static void quarantine_push(void) {
+    if (pending.first == NULL) return;
+    if (!pending.registered) {
+        pending.registered = true;
+        pthread_setspecific(pending_key, &pending);
+    }
     size_t budget = (size_t)_hk_options.quarantine_mb << 20;
     dbg_block_t *leaving = NULL;
     _hk_lock(&quarantine_lock);
-    b->next = NULL;
-    if (quarantine_tail) quarantine_tail->next = b;
-    else quarantine_head = b;
-    quarantine_tail = b;
-    quarantine_bytes += b->size + HDR;
+    if (quarantine_tail) quarantine_tail->next = pending.first;
+    else quarantine_head = pending.first;
+    quarantine_tail = pending.last;
+    quarantine_bytes += pending.bytes;
+    pending.first = pending.last = NULL;
+    pending.count = pending.bytes = 0;
     /* Take the oldest beyond the budget off the queue, to check and free
      * without the lock. */
     while (quarantine_bytes > budget && quarantine_head) {
@@ -609,11 +642,17 @@ static void report_leaks(uintptr_t stack_from) {
     hk_free_fast(g);
 }
 
+static void pending_at_thread_exit(void *arg) {
+    (void)arg;
+    quarantine_push();
+}
+
 static void __attribute__((noinline)) at_exit(void) {
     /* The program's frames start above ours (saved frame pointer and
      * return address); the registers it left are in them or in exit's. */
     uintptr_t program_stack = (uintptr_t)__builtin_frame_address(0) + 2 * sizeof(void *);
     busy++;
+    quarantine_push();
     /* Damage in blocks that were never freed. */
     for (int s = 0; s < STRIPES; s++) {
         _hk_lock(&stripes[s].lock);
@@ -667,5 +706,6 @@ __attribute__((constructor(101))) static void debug_init(void) {
     }
     if (_hk_options.leaks) want_leaks = true;
     if (_hk_options.quarantine_mb == 0) want_quarantine = false;
+    pthread_key_create(&pending_key, pending_at_thread_exit);
     atexit(at_exit);
 }

@@ -38,7 +38,8 @@ extern char **environ;
 /* ---- Capture ------------------------------------------------------------- */
 
 /* The calling thread's stack, [lo, hi); 0, 0 until known. */
-static __thread uintptr_t stack_lo, stack_hi;
+static __thread uintptr_t stack_lo __attribute__((tls_model("initial-exec")));
+static __thread uintptr_t stack_hi __attribute__((tls_model("initial-exec")));
 
 static void learn_stack_bounds(void) {
     if (getpid() == gettid()) {
