@@ -7,7 +7,7 @@
  * Calls: the thread heap (_hk_heap_alloc and the plain free), stack.c,
  * report.c.
  * Threads: any; the live list is split in stripes, each with its own
- * lock, and the quarantine has one lock.
+ * lock; each thread has its own quarantine.
  *
  * A block, inside a heap block of HDR + size + at least REDZONE bytes:
  *
@@ -25,9 +25,11 @@
  * reported as invalid), a block already freed has state FREED (double
  * free), and an underflow far enough to reach it shows as a corrupted
  * header. A freed block keeps its header and is filled with FREE_FILL
- * while it waits in the quarantine (first in, first out, bounded by
- * HEAPKIT_QUARANTINE_MB); when it leaves, a changed byte is a write after
- * free. Only then does its memory go back to the heap.
+ * while it waits in the quarantine of the thread that freed it (first in,
+ * first out, HEAPKIT_QUARANTINE_MB per thread); when it leaves, a changed
+ * byte is a write after free. Only then does its memory go back to the
+ * heap. Threads empty their quarantine at exit, the main thread at the
+ * exit check.
  *
  * Nested allocations (the stack walk's first pthread_getattr_np, reports,
  * addr2line's spawn) take the plain path: `busy` marks the thread.
@@ -80,9 +82,6 @@ typedef struct {
 
 static stripe_t stripes[STRIPES];
 
-static hk_lock_t quarantine_lock;
-static dbg_block_t *quarantine_head, *quarantine_tail; /* oldest first */
-static size_t quarantine_bytes;
 
 /* Which checks run: HEAPKIT_DEBUG's list (all but guard when unset). */
 static bool want_quarantine = true, want_leaks = true;
@@ -91,16 +90,16 @@ static bool want_quarantine = true, want_leaks = true;
 static __thread int busy TLS_IE;        /* > 0: allocations take the plain path */
 static __thread uint32_t my_tid TLS_IE;
 
-/* Freed blocks on their way to the quarantine: a thread hands them over
- * QUARANTINE_BATCH at a time, so the quarantine lock is taken once per
- * batch (and at thread exit), not once per free. */
-#define QUARANTINE_BATCH 32
+/* The thread's quarantine: the blocks it freed, oldest first, at most
+ * HEAPKIT_QUARANTINE_MB of them. Per thread, so a free takes no lock and
+ * a block leaving the quarantine goes back to the heap of the thread that
+ * freed it (usually its owner: no remote free). */
 static __thread struct {
     dbg_block_t *first, *last;
-    size_t count, bytes;
+    size_t bytes;
     bool registered;   /* the thread-exit handler knows this thread */
-} pending TLS_IE;
-static pthread_key_t pending_key;
+} quarantine TLS_IE;
+static pthread_key_t quarantine_key;
 
 static uint32_t thread_number(void) {
     if (my_tid == 0) my_tid = (uint32_t)gettid();
@@ -323,7 +322,7 @@ static void release_quarantined(dbg_block_t *b) {
     hk_free_fast(base_of(b));
 }
 
-static void quarantine_push(void);
+static void quarantine_release_oldest(void);
 
 void _hk_debug_free(void *p, const char *func) {
     if (p == NULL) return;
@@ -353,47 +352,25 @@ void _hk_debug_free(void *p, const char *func) {
     }
     memset(p, FREE_FILL, b->size);
     b->next = NULL;
-    if (pending.last) pending.last->next = b;
-    else pending.first = b;
-    pending.last = b;
-    pending.count++;
-    pending.bytes += b->size + HDR;
-    if (pending.count >= QUARANTINE_BATCH) quarantine_push();
-}
-
-/* Hands the thread's pending blocks to the quarantine, and checks and
- * frees the oldest blocks beyond its budget. */
-static void quarantine_push(void) {
-    if (pending.first == NULL) return;
-    if (!pending.registered) {
-        pending.registered = true;
-        pthread_setspecific(pending_key, &pending);
+    if (quarantine.last) quarantine.last->next = b;
+    else quarantine.first = b;
+    quarantine.last = b;
+    quarantine.bytes += b->size + HDR;
+    if (!quarantine.registered) {
+        quarantine.registered = true;
+        pthread_setspecific(quarantine_key, &quarantine);
     }
     size_t budget = (size_t)_hk_options.quarantine_mb << 20;
-    dbg_block_t *leaving = NULL;
-    _hk_lock(&quarantine_lock);
-    if (quarantine_tail) quarantine_tail->next = pending.first;
-    else quarantine_head = pending.first;
-    quarantine_tail = pending.last;
-    quarantine_bytes += pending.bytes;
-    pending.first = pending.last = NULL;
-    pending.count = pending.bytes = 0;
-    /* Take the oldest beyond the budget off the queue, to check and free
-     * without the lock. */
-    while (quarantine_bytes > budget && quarantine_head) {
-        dbg_block_t *old = quarantine_head;
-        quarantine_head = old->next;
-        if (quarantine_head == NULL) quarantine_tail = NULL;
-        quarantine_bytes -= old->size + HDR;
-        old->next = leaving;
-        leaving = old;
-    }
-    hk_unlock(&quarantine_lock);
-    while (leaving) {
-        dbg_block_t *next = leaving->next;
-        release_quarantined(leaving);
-        leaving = next;
-    }
+    while (quarantine.bytes > budget) quarantine_release_oldest();
+}
+
+/* The oldest block leaves the thread's quarantine: checked, then freed. */
+static void quarantine_release_oldest(void) {
+    dbg_block_t *old = quarantine.first;
+    quarantine.first = old->next;
+    if (quarantine.first == NULL) quarantine.last = NULL;
+    quarantine.bytes -= old->size + HDR;
+    release_quarantined(old);
 }
 
 void *_hk_debug_realloc(void *p, size_t size) {
@@ -642,9 +619,11 @@ static void report_leaks(uintptr_t stack_from) {
     hk_free_fast(g);
 }
 
-static void pending_at_thread_exit(void *arg) {
+static void quarantine_at_thread_exit(void *arg) {
     (void)arg;
-    quarantine_push();
+    busy++;
+    while (quarantine.first) quarantine_release_oldest();
+    busy--;
 }
 
 static void __attribute__((noinline)) at_exit(void) {
@@ -652,7 +631,6 @@ static void __attribute__((noinline)) at_exit(void) {
      * return address); the registers it left are in them or in exit's. */
     uintptr_t program_stack = (uintptr_t)__builtin_frame_address(0) + 2 * sizeof(void *);
     busy++;
-    quarantine_push();
     /* Damage in blocks that were never freed. */
     for (int s = 0; s < STRIPES; s++) {
         _hk_lock(&stripes[s].lock);
@@ -667,18 +645,8 @@ static void __attribute__((noinline)) at_exit(void) {
         hk_unlock(&stripes[s].lock);
         if (bad) check_redzones(bad, "exit");
     }
-    /* Blocks in the quarantine: writes after free. */
-    _hk_lock(&quarantine_lock);
-    for (dbg_block_t *b = quarantine_head; b; b = b->next) {
-        uint8_t *u = user_of(b);
-        size_t i = first_changed(u, 0, b->size, FREE_FILL);
-        if (i < b->size) {
-            hk_unlock(&quarantine_lock);
-            report_error("exit", "write after free", u, b,
-                         "block of %zu bytes, byte %zu written after it was freed", b->size, i);
-        }
-    }
-    hk_unlock(&quarantine_lock);
+    /* Blocks in this thread's quarantine: writes after free. */
+    while (quarantine.first) quarantine_release_oldest();
     if (want_leaks) report_leaks(program_stack);
     busy--;
 }
@@ -706,6 +674,6 @@ __attribute__((constructor(101))) static void debug_init(void) {
     }
     if (_hk_options.leaks) want_leaks = true;
     if (_hk_options.quarantine_mb == 0) want_quarantine = false;
-    pthread_key_create(&pending_key, pending_at_thread_exit);
+    pthread_key_create(&quarantine_key, quarantine_at_thread_exit);
     atexit(at_exit);
 }

@@ -11,7 +11,7 @@
 #include "internal/internal.h"
 
 hk_options_t _hk_options = {
-    .decommit_delay_ms = 100, .chunk_cache = 16, .huge_cache_mb = 32, .quarantine_mb = 64,
+    .decommit_delay_ms = 100, .chunk_cache = 16, .huge_cache_mb = 32, .quarantine_mb = 16,
 };
 
 #define OPTIONS(X)                                                                          \
@@ -26,8 +26,8 @@ hk_options_t _hk_options = {
       "on this signal, write statistics to /tmp/heapkit-stats.<pid>.json")                    \
     X(leaks, "LEAKS", 0, "debug library: report blocks not freed at exit (1)")             \
     X(secure, "SECURE", 0, "secure mode: needs libheapkit-secure.so")                       \
-    X(quarantine_mb, "QUARANTINE_MB", 64,                                                    \
-      "debug library: MiB of freed blocks held back to catch use after free")
+    X(quarantine_mb, "QUARANTINE_MB", 16,                                                    \
+      "debug library: MiB of freed blocks each thread holds back to catch use after free")
 
 /* Options whose value is text: field, variable, help. */
 #define TEXT_OPTIONS(X)                                                                     \

@@ -169,11 +169,16 @@ static uint32_t hash_stack(void *const *pc, unsigned n) {
     return (uint32_t)h;
 }
 
+static bool same_frames(void *const *a, void *const *b, unsigned n) {
+    for (unsigned i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
 static uint32_t lookup(uint32_t h, void *const *pc, unsigned n) {
     for (uint32_t id = __atomic_load_n(&buckets[h % DEPOT_BUCKETS], __ATOMIC_ACQUIRE); id;
          id = entries[id].next)
-        if (entries[id].hash == h && entries[id].depth == n &&
-            memcmp(entries[id].pc, pc, n * sizeof(void *)) == 0)
+        if (entries[id].hash == h && entries[id].depth == n && same_frames(entries[id].pc, pc, n))
             return id;
     return 0;
 }

@@ -69,6 +69,18 @@ NOINLINE static void write_after_free(void) {
     p[5] = 1; /* found when the block leaves the quarantine, here at exit */
 }
 
+/* The same found when the block leaves the quarantine: 40 MiB of frees
+ * later (the quarantine holds 16 MiB per thread). */
+NOINLINE static void write_after_free_evicted(void) {
+    char *p = malloc(48);
+    printf("block %p\n", (void *)p);
+    fflush(stdout);
+    free(p);
+    p[7] = 1;
+    for (int i = 0; i < 40; i++) free(malloc(1 << 20));
+    printf("not caught\n");
+}
+
 NOINLINE static void realloc_after_free(void) {
     char *p = malloc(16);
     printf("block %p\n", (void *)p);
@@ -142,7 +154,8 @@ static const struct {
     {"overflow", overflow_by_one},   {"underflow", underflow},
     {"double-free", double_free},    {"stack-free", free_stack_address},
     {"interior-free", free_interior}, {"use-after-free", write_after_free},
-    {"realloc-after-free", realloc_after_free}, {"leaks", leaks},
+    {"realloc-after-free", realloc_after_free},
+    {"use-after-free-evicted", write_after_free_evicted}, {"leaks", leaks},
     {"clean", clean},                {"wait", wait_for_signal},
 };
 

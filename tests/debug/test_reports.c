@@ -117,6 +117,9 @@ static void test_errors(void) {
                  NULL, NULL, "free_interior");
     expect_error("use-after-free", "write after free", "block of 48 bytes, byte 5 written after it was freed",
                  "write_after_free", "write_after_free", NULL);
+    expect_error("use-after-free-evicted", "heapkit: free(): write after free",
+                 "block of 48 bytes, byte 7 written after it was freed", "write_after_free_evicted",
+                 "write_after_free_evicted", "write_after_free_evicted");
     expect_error("realloc-after-free", "heapkit: realloc(): double free", "block of 16 bytes",
                  "realloc_after_free", "realloc_after_free", "realloc_after_free");
 }
