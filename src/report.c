@@ -111,7 +111,7 @@ static void on_stats_signal(int sig) {
     (void)sig;
     int saved = errno;
     char c = 1;
-    ssize_t w = write(signal_pipe[1], &c, 1);
+    ssize_t w = signal_pipe[1] >= 0 ? write(signal_pipe[1], &c, 1) : 0;
     (void)w;
     errno = saved;
 }
@@ -147,6 +147,27 @@ static void *stats_service(void *arg) {
     }
 }
 
+static bool start_service_thread(void) {
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &attr, stats_service, NULL);
+    pthread_attr_destroy(&attr);
+    return rc == 0;
+}
+
+/* A forked child has no service thread (fork copies only the caller):
+ * start its own, so `heapkit stats` works on children that do not exec. */
+static void restart_in_child(void) {
+    if (signal_pipe[0] < 0) return;
+    /* A pipe of its own: the parent's thread reads the inherited one. */
+    close(signal_pipe[0]);
+    close(signal_pipe[1]);
+    if (pipe2(signal_pipe, O_CLOEXEC) != 0 || !start_service_thread())
+        signal_pipe[0] = signal_pipe[1] = -1;
+}
+
 static void start_stats_service(void) {
     int sig = (int)_hk_options.stats_signal;
     if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP) {
@@ -154,13 +175,13 @@ static void start_stats_service(void) {
         return;
     }
     if (pipe2(signal_pipe, O_CLOEXEC) != 0) return;
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&t, &attr, stats_service, NULL);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) return;
+    if (!start_service_thread()) {
+        close(signal_pipe[0]);
+        close(signal_pipe[1]);
+        signal_pipe[0] = signal_pipe[1] = -1;
+        return;
+    }
+    pthread_atfork(NULL, NULL, restart_in_child);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stats_signal;

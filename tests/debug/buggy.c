@@ -147,6 +147,22 @@ NOINLINE static void wait_for_signal(void) {
     for (int i = 0; i < 300; i++) usleep(100 * 1000);
 }
 
+/* The same in a child forked without exec: prints the child's pid. */
+NOINLINE static void fork_wait_for_signal(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        void *v[50];
+        for (int i = 0; i < 50; i++) v[i] = malloc(3000);
+        keep(v);
+        malloc_trim(0);
+        printf("child %d\n", (int)getpid());
+        fflush(stdout);
+        for (int i = 0; i < 300; i++) usleep(100 * 1000);
+        _exit(0);
+    }
+    for (int i = 0; i < 300; i++) usleep(100 * 1000);
+}
+
 static const struct {
     const char *name;
     void (*fn)(void);
@@ -157,6 +173,7 @@ static const struct {
     {"realloc-after-free", realloc_after_free},
     {"use-after-free-evicted", write_after_free_evicted}, {"leaks", leaks},
     {"clean", clean},                {"wait", wait_for_signal},
+    {"fork-wait", fork_wait_for_signal},
 };
 
 int main(int argc, char **argv) {

@@ -281,6 +281,60 @@ static void test_stats_signal(void) {
     close(out[0]);
 }
 
+/* A child forked without exec answers under its own pid. */
+static void test_stats_signal_after_fork(void) {
+    int out[2];
+    REQUIRE(pipe(out) == 0);
+    int sig = SIGRTMIN + 7;
+    char var[64];
+    snprintf(var, sizeof var, "HEAPKIT_STATS_SIGNAL=%d", sig);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        setenv("LD_PRELOAD", plain_lib, 1);
+        putenv(var);
+        execl(buggy, buggy, "fork-wait", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    char line[64] = "";
+    ssize_t n = read(out[0], line, sizeof line - 1);
+    int child = 0;
+    CHECK(n > 0 && sscanf(line, "child %d", &child) == 1 && child > 0);
+    char path[64], parent_path[64];
+    snprintf(path, sizeof path, "/tmp/heapkit-stats.%d.json", child);
+    snprintf(parent_path, sizeof parent_path, "/tmp/heapkit-stats.%d.json", (int)pid);
+    unlink(path);
+    unlink(parent_path);
+    if (child > 0) CHECK(kill(child, sig) == 0);
+    struct stat st;
+    bool appeared = false;
+    for (int i = 0; i < 100 && !appeared && child > 0; i++) {
+        appeared = stat(path, &st) == 0;
+        if (!appeared) usleep(50 * 1000);
+    }
+    CHECK(appeared);
+    CHECK(stat(parent_path, &st) != 0); /* the parent did not answer for it */
+    static char text[65536];
+    int fd = open(path, O_RDONLY);
+    if (fd >= 0) {
+        read_all(fd, text, sizeof text);
+        close(fd);
+        unsigned long live = 0;
+        const char *s = strstr(text, "\"live_blocks\"");
+        if (s) sscanf(s, "\"live_blocks\": %lu", &live);
+        CHECK(live >= 50);
+    }
+    unlink(path);
+    if (child > 0) kill(child, SIGKILL);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    close(out[0]);
+}
+
 /* The plain library says debug checks need the debug library. */
 static void test_plain_warns(void) {
     static run_t r;
@@ -304,6 +358,7 @@ int main(int argc, char **argv) {
     test_unwind();
     test_report_file();
     test_stats_signal();
+    test_stats_signal_after_fork();
     test_plain_warns();
     return hk_test_done();
 }
