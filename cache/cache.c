@@ -49,6 +49,12 @@
 #include <unistd.h>
 
 #include "heapkit.h"
+#include "../src/internal/vg.h"
+
+/* Under valgrind each cache is a memcheck memory pool: allocated objects
+ * are its chunks (defined: they keep their constructed state), free ones
+ * no-access (vg.h). Set by hk_cache_new, before any object exists. */
+HK_VG_FLAG(on_valgrind);
 
 #define SLAB_MIN     ((size_t)64 * 1024)
 #define SLAB_MAX     ((size_t)1024 * 1024)  /* buddy blocks up to the chunk's half */
@@ -233,11 +239,13 @@ static slab_t *slab_new(hk_cache_t *c) {
             return NULL;
         }
     }
+    if (on_valgrind > 0) VALGRIND_MAKE_MEM_NOACCESS(slab_object(c, s, 0), c->per_slab * c->stride);
     return s;
 }
 
 /* Gives a slab (off every list) back to the heap; no lock held. */
 static void slab_release(hk_cache_t *c, slab_t *s) {
+    if (on_valgrind > 0) VALGRIND_MAKE_MEM_DEFINED(slab_object(c, s, 0), c->per_slab * c->stride);
     if (c->dtor)
         for (size_t i = 0; i < c->per_slab; i++) c->dtor(slab_object(c, s, i));
     s->magic = 0;
@@ -586,7 +594,10 @@ static __attribute__((noinline)) void free_spill(hk_cache_t *c, tcache_t *tc, vo
 
 /* ---- Public API ---------------------------------------------------------- */
 
+static __attribute__((noinline)) void *hk_cache_alloc_slow(hk_cache_t *c, tcache_t *tc);
+
 void *hk_cache_alloc(hk_cache_t *c) {
+    if (unlikely(on_valgrind > 0)) return hk_cache_alloc_slow(c, tcache_find(c));
     tcache_t *tc = tcache_find(c);
     if (likely(tc != NULL)) {
         uint32_t n = count_get(&tc->nloaded);
@@ -598,6 +609,23 @@ void *hk_cache_alloc(hk_cache_t *c) {
     return alloc_refill(c, tc);
 }
 
+/* Under valgrind: the object becomes a chunk of the cache's memory pool. */
+static void *hk_cache_alloc_slow(hk_cache_t *c, tcache_t *tc) {
+    void *obj;
+    uint32_t n = tc ? count_get(&tc->nloaded) : 0;
+    if (n) {
+        count_set(&tc->nloaded, n - 1);
+        obj = tc->loaded[n - 1];
+    } else {
+        obj = alloc_refill(c, tc);
+    }
+    if (obj) {
+        VALGRIND_MEMPOOL_ALLOC(c, obj, c->stride);
+        VALGRIND_MAKE_MEM_DEFINED(obj, c->stride);
+    }
+    return obj;
+}
+
 /* Every free the fast path does not finish: NULL, a thread without
  * magazines, a slab this thread has not checked since the last slab
  * release (checked in full, then remembered), a bad offset (reported), a
@@ -607,6 +635,7 @@ static __attribute__((noinline)) void free_slow(hk_cache_t *c, tcache_t *tc, voi
     check_slab(c, obj);
     uintptr_t slab = (uintptr_t)obj & c->slab_mask;
     if (!offset_ok(c, obj, slab)) report_bad_object(c, obj, "inside an object, not the start");
+    if (on_valgrind > 0) VALGRIND_MEMPOOL_FREE(c, obj);
     if (tc) {
         tc->checked_slab = slab;
         tc->checked_epoch = atomic_load_explicit(&c->epoch, memory_order_relaxed);
@@ -624,7 +653,7 @@ void hk_cache_free(hk_cache_t *c, void *obj) {
     tcache_t *tc = tcache_find(c);
     uintptr_t slab = (uintptr_t)obj & c->slab_mask;
     /* NULL fails here too: checked_slab is never 0. */
-    if (unlikely(tc == NULL || slab != tc->checked_slab ||
+    if (unlikely(tc == NULL || slab != tc->checked_slab || on_valgrind > 0 ||
                  tc->checked_epoch != atomic_load_explicit(&c->epoch, memory_order_relaxed)))
         return free_slow(c, tc, obj);
     uint32_t n = count_get(&tc->nloaded);
@@ -643,6 +672,7 @@ hk_cache_t *hk_cache_new(const char *name, size_t size, size_t align, int (*ctor
         return NULL;
     }
     pthread_once(&exit_key_once, make_exit_key);
+    hk_vg_check(&on_valgrind);
     hk_cache_t *c = hk_aligned_alloc(64, sizeof *c);
     if (c == NULL) return NULL;
     memset(c, 0, sizeof *c);
@@ -692,6 +722,7 @@ hk_cache_t *hk_cache_new(const char *name, size_t size, size_t align, int (*ctor
     pthread_mutex_unlock(&registry_lock);
     /* A tag that differs per cache and is unlikely in user data. */
     c->tag = (c->id * 0x9e3779b97f4a7c15ull) ^ (uintptr_t)c ^ SLAB_MAGIC;
+    if (on_valgrind > 0) VALGRIND_CREATE_MEMPOOL(c, 0, 0);
     return c;
 }
 
@@ -745,6 +776,7 @@ void hk_cache_destroy(hk_cache_t *c) {
         tc->cache = NULL;
     }
     c->threads = NULL;
+    if (on_valgrind > 0) VALGRIND_DESTROY_MEMPOOL(c);
     drain_all(c, NULL, &release);
     /* Slabs with live objects: the free ones are destructed, the live ones
      * go as they are. */
@@ -752,6 +784,8 @@ void hk_cache_destroy(hk_cache_t *c) {
         while (c->slabs[list]) {
             slab_t *s = c->slabs[list];
             slab_unlink(c, s);
+            if (on_valgrind > 0)
+                VALGRIND_MAKE_MEM_DEFINED(slab_object(c, s, 0), c->per_slab * c->stride);
             if (c->dtor)
                 for (size_t i = 0; i < c->per_slab; i++)
                     if (s->free_bits[i / 64] & (1ull << (i % 64))) c->dtor(slab_object(c, s, i));

@@ -20,6 +20,14 @@
 #include <unistd.h>
 
 #include "heapkit.h"
+#include "../src/internal/vg.h"
+
+/* Under valgrind each pool is a memcheck memory pool: its blocks are
+ * chunks of the pool (MEMPOOL_ALLOC), the rest of its pieces is no-access,
+ * and reset and destroy end them all at once (vg.h). */
+HK_VG_FLAG(on_valgrind);
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
 
 #define PIECE_SIZE  ((size_t)64 * 1024)  /* a medium block of the heap */
 #define LARGE_MIN   (PIECE_SIZE / 4)     /* requests above this get their own block */
@@ -85,6 +93,10 @@ hk_pool_t *hk_pool_new(hk_heap_t *heap) {
     p->pieces = 1;
     p->bump = (char *)p + round_up(sizeof *p, POOL_ALIGN);
     p->limit = pc->end;
+    if (hk_vg_check(&on_valgrind)) {
+        VALGRIND_CREATE_MEMPOOL(p, 0, 0);
+        VALGRIND_MAKE_MEM_NOACCESS(p->bump, (size_t)(p->limit - p->bump));
+    }
     return p;
 }
 
@@ -107,6 +119,7 @@ static void *alloc_large(hk_pool_t *p, size_t align, size_t size) {
     if (l->next) l->next->prev = l;
     p->large = l;
     p->handed_out += size;
+    if (hk_vg_check(&on_valgrind)) VALGRIND_MEMPOOL_ALLOC(p, blk + head, size);
     return blk + head;
 }
 
@@ -120,6 +133,8 @@ static void *alloc_next_piece(hk_pool_t *p, size_t align, size_t size) {
         if (pc == NULL) return NULL;
         p->cur->next = pc;
         p->pieces++;
+        if (hk_vg_check(&on_valgrind))
+            VALGRIND_MAKE_MEM_NOACCESS(piece_data(pc), (size_t)(pc->end - piece_data(pc)));
     }
     p->cur = pc;
     p->bump = piece_data(pc);
@@ -141,17 +156,21 @@ void *hk_pool_aligned_alloc(hk_pool_t *p, size_t align, size_t size) {
     if (at + n <= p->limit) {
         p->bump = at + n;
         p->handed_out += size;
+        if (hk_vg_check(&on_valgrind)) VALGRIND_MEMPOOL_ALLOC(p, at, size);
         return at;
     }
     char *q = alloc_next_piece(p, align, n);
-    if (q) p->handed_out += size;
+    if (q) {
+        p->handed_out += size;
+        if (hk_vg_check(&on_valgrind)) VALGRIND_MEMPOOL_ALLOC(p, q, size);
+    }
     return q;
 }
 
 void *hk_pool_alloc(hk_pool_t *p, size_t size) {
     /* The fast path: a bump within the current piece. */
     size_t n = size ? round_up(size, POOL_ALIGN) : POOL_ALIGN;
-    if (size <= LARGE_MIN && (size_t)(p->limit - p->bump) >= n) {
+    if (likely(size <= LARGE_MIN && (size_t)(p->limit - p->bump) >= n && on_valgrind == 0)) {
         char *at = p->bump;
         p->bump += n;
         p->handed_out += size;
@@ -183,6 +202,7 @@ static void large_unlink_free(hk_pool_t *p, large_t *l) {
     else p->large = l->next;
     if (l->next) l->next->prev = l->prev;
     l->magic = 0;
+    if (hk_vg_check(&on_valgrind)) VALGRIND_MEMPOOL_FREE(p, (char *)(l + 1));
     hk_free(l->base);
 }
 
@@ -222,8 +242,19 @@ static void run_cleanups_and_free_large(hk_pool_t *p) {
     while (p->large) large_unlink_free(p, p->large);
 }
 
+/* Under valgrind: every block of the pool ends; the pieces' free parts
+ * become no-access again. */
+static void vg_end_blocks(hk_pool_t *p) {
+    VALGRIND_MEMPOOL_TRIM(p, p, 0);
+    char *start = (char *)p + round_up(sizeof *p, POOL_ALIGN);
+    VALGRIND_MAKE_MEM_NOACCESS(start, (size_t)(p->first->end - start));
+    for (piece_t *pc = p->first->next; pc; pc = pc->next)
+        VALGRIND_MAKE_MEM_NOACCESS(piece_data(pc), (size_t)(pc->end - piece_data(pc)));
+}
+
 void hk_pool_reset(hk_pool_t *p) {
     run_cleanups_and_free_large(p);
+    if (hk_vg_check(&on_valgrind)) vg_end_blocks(p);
     /* Every piece stays for the next round; the pool struct stays at the
      * start of the first. */
     p->cur = p->first;
@@ -236,6 +267,13 @@ void hk_pool_reset(hk_pool_t *p) {
 void hk_pool_destroy(hk_pool_t *p) {
     if (p == NULL) return;
     run_cleanups_and_free_large(p);
+    if (hk_vg_check(&on_valgrind)) {
+        vg_end_blocks(p);
+        VALGRIND_DESTROY_MEMPOOL(p);
+        /* The pieces are heap blocks again, as hk_free expects. */
+        for (piece_t *pc = p->first; pc; pc = pc->next)
+            VALGRIND_MAKE_MEM_DEFINED(piece_data(pc), (size_t)(pc->end - piece_data(pc)));
+    }
     piece_t *pc = p->first->next;
     piece_t *first = p->first;
     while (pc) {

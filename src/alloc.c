@@ -16,10 +16,78 @@
  */
 #include "internal/fastpath.h"
 #include "internal/debug.h" /* the debug library routes every entry through debug.c */
+#include "internal/vg.h"
 
-void *hk_malloc(size_t size) { return hk_malloc_fast(size); }
+/* ---- Under valgrind ------------------------------------------------------------------- */
+/* memcheck is told about every block of the hk_ malloc family (vg.h); the
+ * allocator's own reads and writes of free blocks (free-list links) are
+ * not the program's errors, so reporting is off while heapkit works. */
+HK_VG_FLAG(on_valgrind);
+#define VG_QUIET(stmt)                  \
+    do {                                \
+        VALGRIND_DISABLE_ERROR_REPORTING; \
+        stmt;                           \
+        VALGRIND_ENABLE_ERROR_REPORTING;  \
+    } while (0)
 
-void hk_free(void *p) { hk_free_fast(p); }
+/* A block of heap h, told to memcheck: a chunk of the explicit heap's
+ * memory pool (so that hk_heap_destroy ends them all), or a malloc-like
+ * block of a default heap; its slack up to the usable size is no-access,
+ * so an overflow shows. */
+void *_hk_vg_alloc_in(hk_heap_t *h, size_t size, size_t align, bool zero) {
+    void *p;
+    size_t usable = 0;
+    VG_QUIET(p = _hk_heap_alloc(h, size, align, zero);
+             if (p) usable = _hk_usable_size_checked(p, "malloc"));
+    if (p == NULL) return NULL;
+    if (h != &_hk_heap_empty && !h->is_default) {
+        VALGRIND_MEMPOOL_ALLOC(h, p, size);
+        if (zero) VALGRIND_MAKE_MEM_DEFINED(p, size);
+    } else {
+        VALGRIND_MALLOCLIKE_BLOCK(p, size, 0, zero);
+    }
+    VALGRIND_MAKE_MEM_NOACCESS((char *)p + size, usable - size);
+    return p;
+}
+
+static void *vg_alloc(size_t size, size_t align, bool zero) {
+    return _hk_vg_alloc_in(_hk_tls_heap, size, align, zero);
+}
+
+static void vg_free(void *p) {
+    if (p == NULL) return;
+    hk_heap_t *h = NULL;
+    VG_QUIET(if (hk_chunk_map_has((uintptr_t)p)) h = hk_chunk_of(p)->h.heap; hk_free_fast(p));
+    if (h && !h->is_default) VALGRIND_MEMPOOL_FREE(h, p);
+    else VALGRIND_FREELIKE_BLOCK(p, 0);
+}
+
+/* Always moves, as memcheck's own realloc does: the copy carries the
+ * definedness of the old bytes. */
+static void *vg_realloc(hk_heap_t *h, void *p, size_t size) {
+    if (p == NULL) return _hk_vg_alloc_in(h, size, 0, false);
+    size_t old;
+    VG_QUIET(old = _hk_usable_size_checked(p, "realloc"));
+    if (size == 0) {
+        vg_free(p);
+        return NULL;
+    }
+    void *q = _hk_vg_alloc_in(h, size, 0, false);
+    if (q == NULL) return NULL;
+    VG_QUIET(memcpy(q, p, old < size ? old : size));
+    vg_free(p);
+    return q;
+}
+
+void *hk_malloc(size_t size) {
+    if (hk_unlikely(hk_vg_check(&on_valgrind))) return vg_alloc(size, 0, false);
+    return hk_malloc_fast(size);
+}
+
+void hk_free(void *p) {
+    if (hk_unlikely(hk_vg_check(&on_valgrind))) return vg_free(p);
+    hk_free_fast(p);
+}
 
 void *hk_calloc(size_t count, size_t size) {
     size_t total;
@@ -30,6 +98,7 @@ void *hk_calloc(size_t count, size_t size) {
 #if HK_DEBUG_MODE
     return _hk_debug_alloc(total, 0, true);
 #endif
+    if (hk_unlikely(hk_vg_check(&on_valgrind))) return vg_alloc(total, 0, true);
     return _hk_heap_alloc(_hk_tls_heap, total, 0, true);
 }
 
@@ -43,6 +112,7 @@ void *hk_aligned_alloc(size_t align, size_t size) {
 #if HK_DEBUG_MODE
     return _hk_debug_alloc(size, align, false);
 #endif
+    if (hk_unlikely(hk_vg_check(&on_valgrind))) return vg_alloc(size, align, false);
     return _hk_heap_alloc(_hk_tls_heap, size, align, false);
 }
 
@@ -52,7 +122,8 @@ int hk_posix_memalign(void **out, size_t align, size_t size) {
 #if HK_DEBUG_MODE
     void *p = _hk_debug_alloc(size, align, false);
 #else
-    void *p = _hk_heap_alloc(_hk_tls_heap, size, align, false);
+    void *p = hk_vg_check(&on_valgrind) ? vg_alloc(size, align, false)
+                                        : _hk_heap_alloc(_hk_tls_heap, size, align, false);
 #endif
     if (p == NULL) {
         errno = saved;
@@ -181,6 +252,7 @@ void *hk_realloc(void *p, size_t size) {
     }
     return _hk_debug_realloc(p, size);
 #endif
+    if (hk_unlikely(hk_vg_check(&on_valgrind))) return vg_realloc(_hk_tls_heap, p, size);
     return realloc_in(_hk_tls_heap, p, size);
 }
 
@@ -196,5 +268,6 @@ void *hk_reallocarray(void *p, size_t count, size_t size) {
 void *hk_heap_realloc(hk_heap_t *h, void *p, size_t size) {
     if (h == NULL || h->owner_tid != hk_thread_id())
         _hk_fatal("hk_heap_realloc", "heap not owned by this thread", h);
+    if (hk_unlikely(hk_vg_check(&on_valgrind))) return vg_realloc(h, p, size);
     return realloc_in(h, p, size);
 }

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 
 #include "internal/internal.h"
+#include "internal/vg.h"
 
 __thread hk_heap_t *_hk_tls_heap __attribute__((tls_model("initial-exec"))) = &_hk_heap_empty;
 /* Set once this thread's heap has been retired: later allocations of the
@@ -576,6 +577,10 @@ static void collect_retired(bool force) {
 
 /* ---- Public: explicit heaps and collection ---------------------------------------- */
 
+/* Under valgrind an explicit heap is a memcheck memory pool (vg.h), so
+ * that hk_heap_destroy ends all its blocks at once. */
+HK_VG_FLAG(on_valgrind);
+
 hk_heap_t *hk_heap_new(void) {
     _hk_init();
     hk_heap_t *h = struct_alloc(false);
@@ -584,6 +589,7 @@ hk_heap_t *hk_heap_new(void) {
         return NULL;
     }
     h->owner_tid = hk_thread_id();
+    if (hk_vg_check(&on_valgrind)) VALGRIND_CREATE_MEMPOOL(h, 0, 0);
     /* The thread-exit hook must run for this thread even if it never
      * allocates from its default heap (release_explicit_heaps). */
     if (pthread_getspecific(exit_key) == NULL) pthread_setspecific(exit_key, &_hk_heap_empty);
@@ -628,6 +634,7 @@ void hk_heap_destroy(hk_heap_t *h) {
     if (h == NULL) return;
     check_owner(h, "hk_heap_destroy");
     if (h->is_default) _hk_fatal("hk_heap_destroy", "cannot destroy a thread's default heap", h);
+    if (hk_vg_check(&on_valgrind)) VALGRIND_DESTROY_MEMPOOL(h); /* all its blocks end */
     /* Every chunk goes back whole; the blocks in it are never visited. */
     while (h->chunks) {
         hk_chunk_t *c = h->chunks;
@@ -661,6 +668,7 @@ hk_heap_t *hk_heap_default(void) {
 
 void *hk_heap_malloc(hk_heap_t *h, size_t size) {
     check_owner(h, "hk_heap_malloc");
+    if (hk_unlikely(hk_vg_check(&on_valgrind))) return _hk_vg_alloc_in(h, size, 0, false);
     return _hk_heap_alloc(h, size, 0, false);
 }
 
@@ -671,6 +679,7 @@ void *hk_heap_calloc(hk_heap_t *h, size_t count, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
+    if (hk_unlikely(hk_vg_check(&on_valgrind))) return _hk_vg_alloc_in(h, total, 0, true);
     return _hk_heap_alloc(h, total, 0, true);
 }
 
@@ -680,6 +689,7 @@ void *hk_heap_aligned_alloc(hk_heap_t *h, size_t align, size_t size) {
         errno = EINVAL;
         return NULL;
     }
+    if (hk_unlikely(hk_vg_check(&on_valgrind))) return _hk_vg_alloc_in(h, size, align, false);
     return _hk_heap_alloc(h, size, align, false);
 }
 

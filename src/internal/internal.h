@@ -298,6 +298,8 @@ HK_INTERNAL void _hk_heap_publish(hk_heap_t *h);
 HK_INTERNAL void _hk_stats_heap_gone(hk_heap_t *h);
 /* Calls fn on every heap under the global heap lock. */
 HK_INTERNAL void _hk_heap_foreach(void (*fn)(hk_heap_t *, void *), void *arg);
+/* Under valgrind (alloc.c): a block of heap h, told to memcheck. */
+HK_INTERNAL void *_hk_vg_alloc_in(hk_heap_t *h, size_t size, size_t align, bool zero);
 /* Returns the usable size of a live block p of chunk c (validating it). */
 HK_INTERNAL size_t _hk_usable_size_checked(const void *p, const char *func);
 

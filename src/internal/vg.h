@@ -1,0 +1,51 @@
+/* vg.h: valgrind's client requests, or nothing.
+ *
+ * With valgrind's headers at build time (Debian's valgrind package brings
+ * them), heapkit tells memcheck about the blocks of its own API: hk_malloc
+ * and friends (alloc.c), pool blocks (pool.c) and cache objects (cache.c),
+ * so memcheck finds their overflows, uses after free and leaks. The
+ * requests are a few no-op instructions outside valgrind, and each entry
+ * point tests a flag first; without the headers they compile to nothing.
+ * The malloc family itself is memcheck's to replace:
+ *   valgrind --soname-synonyms=somalloc='*libheapkit*' PROGRAM
+ * (memcheck then serves malloc with its own allocator, as it does for
+ * glibc's).
+ * Header-only: no link dependency.
+ */
+#ifndef HK_VG_H
+#define HK_VG_H
+
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define HK_VALGRIND 1
+#endif
+#endif
+
+#ifndef HK_VALGRIND
+#define HK_VALGRIND 0
+#define RUNNING_ON_VALGRIND 0
+#define VALGRIND_MALLOCLIKE_BLOCK(addr, size, rz, zeroed) ((void)0)
+#define VALGRIND_FREELIKE_BLOCK(addr, rz) ((void)0)
+#define VALGRIND_RESIZEINPLACE_BLOCK(addr, old, size, rz) ((void)0)
+#define VALGRIND_CREATE_MEMPOOL(pool, rz, zeroed) ((void)0)
+#define VALGRIND_DESTROY_MEMPOOL(pool) ((void)0)
+#define VALGRIND_MEMPOOL_ALLOC(pool, addr, size) ((void)0)
+#define VALGRIND_MEMPOOL_FREE(pool, addr) ((void)0)
+#define VALGRIND_MEMPOOL_TRIM(pool, addr, size) ((void)0)
+#define VALGRIND_MAKE_MEM_NOACCESS(addr, size) ((void)0)
+#define VALGRIND_MAKE_MEM_UNDEFINED(addr, size) ((void)0)
+#define VALGRIND_MAKE_MEM_DEFINED(addr, size) ((void)0)
+#define VALGRIND_DISABLE_ERROR_REPORTING ((void)0)
+#define VALGRIND_ENABLE_ERROR_REPORTING ((void)0)
+#endif
+
+/* 1 under valgrind, 0 otherwise, -1 until asked; one per file that uses
+ * it (the answer is the same everywhere, so a race to set it is benign). */
+#define HK_VG_FLAG(name) static int name = -1
+static inline int hk_vg_check(int *flag) {
+    if (*flag < 0) *flag = RUNNING_ON_VALGRIND ? 1 : 0;
+    return *flag;
+}
+
+#endif /* HK_VG_H */
