@@ -200,10 +200,16 @@ static void *remote_worker(wl_thread_arg_t *ta) {
     ring_t *out = &s->rings[me], *in = &s->rings[me ^ 1];
     wl_rng_t r = wl_rng(s->o->seed, (uint64_t)me);
     uint64_t batches = s->per_thread / BATCH, made = 0, taken = 0, next_id = (uint64_t)me << 40, check = 0;
+    /* Live bytes: each thread counts what it has in flight, its batches
+     * the partner has not taken yet (owner-only counters, exact). */
+    int64_t batch_bytes[RING];
+    uint64_t acked = 0;
     while (made < batches || taken < batches) {
         int progress = 0;
         uint64_t tail = atomic_load_explicit(&out->tail, memory_order_relaxed);
-        if (made < batches && tail - atomic_load_explicit(&out->head, memory_order_acquire) < RING) {
+        uint64_t out_head = atomic_load_explicit(&out->head, memory_order_acquire);
+        for (; acked < out_head; acked++) wl_live(me, -batch_bytes[acked % RING]);
+        if (made < batches && tail - out_head < RING) {
             batch_t *b = &out->batch[tail % RING];
             int64_t bytes = 0;
             b->first_id = next_id;
@@ -212,6 +218,7 @@ static void *remote_worker(wl_thread_arg_t *ta) {
                 b->obj[i] = (uintptr_t)object_new(type, next_id++) | (uintptr_t)type;
                 bytes += (int64_t)object_size[type];
             }
+            batch_bytes[tail % RING] = bytes;
             wl_live(me, bytes);
             atomic_store_explicit(&out->tail, tail + 1, memory_order_release);
             made++;
@@ -220,15 +227,10 @@ static void *remote_worker(wl_thread_arg_t *ta) {
         uint64_t head = atomic_load_explicit(&in->head, memory_order_relaxed);
         if (taken < batches && head < atomic_load_explicit(&in->tail, memory_order_acquire)) {
             batch_t *b = &in->batch[head % RING];
-            int64_t bytes = 0;
             for (int i = 0; i < BATCH; i++) {
                 int type = (int)(b->obj[i] & 1);
                 check += object_free(type, (void *)(b->obj[i] & ~(uintptr_t)1), b->first_id + (uint64_t)i);
-                bytes += (int64_t)object_size[type];
             }
-            /* The live counters: the producer's slot goes up, the
-             * consumer's down; their sum is what is in flight. */
-            wl_live(me, -bytes);
             atomic_store_explicit(&in->head, head + 1, memory_order_release);
             taken++;
             progress = 1;
@@ -258,7 +260,7 @@ int main(int argc, char **argv) {
         for (int t = 0; t < o.threads; t++)
             if (!(s.slots[t] = calloc(SLOTS, sizeof(slot_t)))) wl_fail("no memory for the slot tables");
     }
-    wl_own_frees = !s.remote;
+    wl_own_frees = 1; /* each thread's counter is a live set of its own (see the workers) */
     wl_start();
     wl_run_threads(o.threads, s.remote ? remote_worker : local_worker, &s);
     wl_finish_threads(&o, s.ops, s.check);

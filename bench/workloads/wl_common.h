@@ -398,7 +398,7 @@ static void wl_finish(const wl_opts_t *o, uint64_t ops, uint64_t check) {
  * phases apart (the tree's build, move, walk and teardown). Printed before
  * the result line; the runner takes medians of each part. */
 static void wl_part(const char *name, double ms) {
-    printf("HKBENCH part name=%s ms=%.3f\n", name, ms);
+    printf("HKBENCH part name=%s ms=%.4f\n", name, ms);
 }
 
 /* A line of facts about the run for the report (which GLib, say). */
