@@ -10,6 +10,9 @@
 #   real-python       python3
 #   real-sqlite       sqlite3
 #   real-redis        redis-server redis-tools (redis-benchmark)
+#   beyond malloc     libapr1-dev libtalloc-dev libglib2.0-dev (APR pools, talloc
+#                     and g_slice, compared with heapkit's pools and caches),
+#                     pkg-config (how CMake finds them)
 #
 # On a machine with systemd, installing redis-server also starts Debian's
 # own redis service on port 6379. The benchmark does not use it (it starts
@@ -20,4 +23,5 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 $SUDO apt-get update
 $SUDO apt-get install -y libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev valgrind \
-    python3 sqlite3 redis-server redis-tools
+    python3 sqlite3 redis-server redis-tools \
+    libapr1-dev libtalloc-dev libglib2.0-dev pkg-config
