@@ -141,7 +141,11 @@ static const unsigned op_weight[OP_COUNT] = {
     FZ_OPS(X)
 #undef X
 };
-static uint8_t op_table[256];
+#define X(name, w, fmt) +(w)
+enum { OP_WEIGHTS = 0 FZ_OPS(X) };
+#undef X
+_Static_assert(OP_WEIGHTS > 0 && OP_WEIGHTS <= 256, "one byte picks the operation");
+static uint8_t op_table[OP_WEIGHTS];
 static unsigned op_table_len;
 static uint64_t op_counts[OP_COUNT];
 
