@@ -105,6 +105,7 @@ static uint64_t rd64(void) { return (uint64_t)rd32() | (uint64_t)rd32() << 32; }
     X(COLLECT, 2, "hk_collect(%llu)")                                 \
     X(VERIFY_ALL, 1, "verify all %llu blocks")                        \
     X(NULL_ARGS, 1, "NULL arguments")                           \
+    X(STATS, 1, "hk_stats / hk_stats_print(json %llu): %llu live blocks, model %llu") \
     X(CACHE_NEW, FZ_CACHE_W(3), "hk_cache_new(size %llu, align %llu) -> slot %llu") \
     X(CACHE_ALLOC, FZ_CACHE_W(14), "hk_cache_alloc(slot %lld) -> id %llu ctor fail %llu") \
     X(CACHE_FREE, FZ_CACHE_W(12), "hk_cache_free(slot %lld, id %llu)")      \
@@ -1319,6 +1320,40 @@ static void op_null_args(void) {
     }
 }
 
+/* Process-wide statistics: with no heap in transit, every heap of this
+ * thread is published by the call, so the figures cover the model's heap
+ * blocks (and more: pool pieces, cache slabs); live within committed
+ * within mapped; live blocks = mallocs - frees. The printer must not fail. */
+static void op_stats(void) {
+    static FILE *devnull;
+    bool json = rd8() & 1;
+    size_t n = 0, bytes = 0;
+    bool in_transit = false;
+    for (unsigned i = 0; i < nblocks; i++)
+        if (blocks[i].kind == K_HEAP) n++, bytes += blocks[i].len;
+    for (int s = 0; s < NHEAPS; s++) in_transit |= heaps[s].live && heaps[s].released;
+    hk_stats_t st;
+    hk_stats(&st);
+    note(OP_STATS, json, st.live_blocks, n);
+    if (!in_transit && (st.live_blocks < n || st.live_bytes < bytes))
+        fail("hk_stats: %zu live blocks, %zu live bytes; the model alone has %zu blocks of %zu bytes", st.live_blocks,
+             st.live_bytes, n, bytes);
+    if (st.mallocs - st.frees != st.live_blocks)
+        fail("hk_stats: mallocs %" PRIu64 " - frees %" PRIu64 " != live blocks %zu", st.mallocs, st.frees,
+             st.live_blocks);
+    if (st.live_bytes > st.committed_bytes || st.committed_bytes > st.mapped_bytes ||
+        st.live_bytes_peak < st.live_bytes || st.committed_peak < st.committed_bytes ||
+        st.mapped_peak < st.mapped_bytes || st.huge_live_bytes > st.live_bytes)
+        fail("hk_stats: live %zu (peak %zu, huge %zu), committed %zu (peak %zu), mapped %zu (peak %zu)", st.live_bytes,
+             st.live_bytes_peak, st.huge_live_bytes, st.committed_bytes, st.committed_peak, st.mapped_bytes,
+             st.mapped_peak);
+    if (devnull == NULL) devnull = fopen("/dev/null", "w");
+    if (devnull) {
+        hk_stats_print(devnull, json);
+        if (ferror(devnull)) fail("hk_stats_print failed");
+    }
+}
+
 /* ---- Input boundaries ---------------------------------------------------------- */
 
 static void model_reset(void) {
@@ -1429,6 +1464,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case OP_COLLECT: op_collect(); break;
         case OP_VERIFY_ALL: op_verify_all(); break;
         case OP_NULL_ARGS: op_null_args(); break;
+        case OP_STATS: op_stats(); break;
 #ifdef HK_FUZZ_CACHE
         case OP_CACHE_NEW: op_cache_new(); break;
         case OP_CACHE_ALLOC: op_cache_alloc(); break;
