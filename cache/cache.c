@@ -62,6 +62,7 @@ HK_VG_FLAG(on_valgrind);
 #define MAG_BYTES    ((size_t)64 * 1024)    /* objects a magazine holds, in bytes at most */
 #define MAG_MAX      64
 #define DEPOT_FULL_MAX 16                   /* full magazines kept in the depot */
+#define CHECKED_SLABS 64                    /* slabs a thread remembers as checked */
 #define SLAB_MAGIC   0x686b636163686553ull  /* "hkcacheS" */
 #define NAME_MAX_LEN 47
 
@@ -98,9 +99,10 @@ typedef struct tcache_s {
     void **loaded;           /* store or store + mag_cap */
     _Atomic(uint32_t) nloaded, nprevious;
     void **previous;         /* the other array */
-    /* The last slab a free found to be this cache's, valid while the
-     * cache's epoch is checked_epoch: later frees into it skip the lookup. */
-    uintptr_t checked_slab;
+    /* Slabs a free found to be this cache's (direct-mapped by address;
+     * UINTPTR_MAX: none), valid while the cache's epoch is checked_epoch:
+     * later frees into them skip the lookup. */
+    uintptr_t checked[CHECKED_SLABS];
     uint64_t checked_epoch;
     /* The cache, or NULL once it is destroyed (then only the owner thread
      * touches the struct, to free it). Written under registry_lock. */
@@ -117,13 +119,14 @@ struct hk_cache_s {
     uint32_t mag_cap;        /* objects per magazine */
     uintptr_t slab_mask;     /* ~(slab_size - 1) */
     /* Bumped (under the lock) whenever a slab is given back, which makes
-     * every thread's remembered slab (tcache.checked_slab) stale. */
+     * every thread's remembered slab (tcache.checked) stale. */
     _Atomic(uint64_t) epoch;
     uint32_t first;          /* offset of object 0 in its slab */
     uint32_t per_slab;       /* objects per slab */
     uint64_t div_inverse;    /* odd * div_inverse == 1 (mod 2^64) */
     uint64_t div_limit;      /* UINT64_MAX / stride */
-    uint32_t div_shift;      /* stride = odd << div_shift */
+    uint16_t div_shift;      /* stride = odd << div_shift */
+    uint16_t slab_shift;     /* log2(slab_size) */
     uint64_t tag;            /* marks this cache's slabs (slab_t.tag) */
     size_t stride;           /* object size rounded to the alignment */
     size_t slab_size;        /* a power of two; slabs are aligned to it */
@@ -427,7 +430,8 @@ static tcache_t *tcache_attach(hk_cache_t *c) {
     if (tc == NULL) return NULL;
     tc->loaded = tc->store;
     tc->previous = tc->store + c->mag_cap;
-    tc->checked_slab = UINTPTR_MAX; /* no slab: slab addresses end in zero bits */
+    for (int i = 0; i < CHECKED_SLABS; i++)
+        tc->checked[i] = UINTPTR_MAX; /* no slab: slab addresses end in zero bits */
     tc->cache = c;
     pthread_mutex_lock(&registry_lock);
     tslot_t *ts = &tls.slots[c->slot];
@@ -626,6 +630,10 @@ static void *hk_cache_alloc_slow(hk_cache_t *c, tcache_t *tc) {
     return obj;
 }
 
+static inline size_t checked_index(const hk_cache_t *c, uintptr_t slab) {
+    return (slab >> c->slab_shift) & (CHECKED_SLABS - 1);
+}
+
 /* Every free the fast path does not finish: NULL, a thread without
  * magazines, a slab this thread has not checked since the last slab
  * release (checked in full, then remembered), a bad offset (reported), a
@@ -637,8 +645,12 @@ static __attribute__((noinline)) void free_slow(hk_cache_t *c, tcache_t *tc, voi
     if (!offset_ok(c, obj, slab)) report_bad_object(c, obj, "inside an object, not the start");
     if (on_valgrind > 0) VALGRIND_MEMPOOL_FREE(c, obj);
     if (tc) {
-        tc->checked_slab = slab;
-        tc->checked_epoch = atomic_load_explicit(&c->epoch, memory_order_relaxed);
+        uint64_t epoch = atomic_load_explicit(&c->epoch, memory_order_relaxed);
+        if (tc->checked_epoch != epoch) { /* a slab was given back: forget them all */
+            for (int i = 0; i < CHECKED_SLABS; i++) tc->checked[i] = UINTPTR_MAX;
+            tc->checked_epoch = epoch;
+        }
+        tc->checked[checked_index(c, slab)] = slab;
         uint32_t n = count_get(&tc->nloaded);
         if (n < c->mag_cap) {
             tc->loaded[n] = obj;
@@ -652,8 +664,8 @@ static __attribute__((noinline)) void free_slow(hk_cache_t *c, tcache_t *tc, voi
 void hk_cache_free(hk_cache_t *c, void *obj) {
     tcache_t *tc = tcache_find(c);
     uintptr_t slab = (uintptr_t)obj & c->slab_mask;
-    /* NULL fails here too: checked_slab is never 0. */
-    if (unlikely(tc == NULL || slab != tc->checked_slab || on_valgrind > 0 ||
+    /* NULL fails here too: no entry is ever 0. */
+    if (unlikely(tc == NULL || tc->checked[checked_index(c, slab)] != slab || on_valgrind > 0 ||
                  tc->checked_epoch != atomic_load_explicit(&c->epoch, memory_order_relaxed)))
         return free_slow(c, tc, obj);
     uint32_t n = count_get(&tc->nloaded);
@@ -686,10 +698,11 @@ hk_cache_t *hk_cache_new(const char *name, size_t size, size_t align, int (*ctor
         if (c->per_slab >= SLAB_OBJECTS || c->slab_size == SLAB_MAX) break;
     }
     c->slab_mask = ~(uintptr_t)(c->slab_size - 1);
+    c->slab_shift = (uint16_t)__builtin_ctzll(c->slab_size);
     c->mag_cap = (uint32_t)(MAG_BYTES / c->stride);
     if (c->mag_cap > MAG_MAX) c->mag_cap = MAG_MAX;
     if (c->mag_cap < 2) c->mag_cap = 2;
-    c->div_shift = (uint32_t)__builtin_ctzll(c->stride);
+    c->div_shift = (uint16_t)__builtin_ctzll(c->stride);
     uint64_t odd = c->stride >> c->div_shift, inv = odd;
     for (int i = 0; i < 5; i++) inv *= 2 - odd * inv; /* Newton: 3, 6, ... 96 bits */
     c->div_inverse = inv;
