@@ -150,7 +150,7 @@ int main(int argc, char **argv) {
     bool quiet = false;
     const char *corpus_dir = NULL;
     int nfiles = 0;
-    char **files = calloc((size_t)argc, sizeof *files);
+    char *files[argc > 1 ? argc : 1];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
