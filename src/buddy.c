@@ -104,6 +104,12 @@ void _hk_buddy_reset_chunk(hk_chunk_t *c) {
     c->h.free_mask = 0;
     for (size_t i = 0; i < HK_CHUNK_PAGES; i++) {
         hk_page_t *pg = &c->pages[i];
+#if HK_SECURE
+        /* Its live blocks and queued frees go with it: the bits of a slab
+         * (live and pending) and of a medium block's start (pending). */
+        if (pg->kind == HK_PAGE_SLAB) _hk_secure_clear_bits(c, i, pg->npages);
+        else if (pg->kind == HK_PAGE_MEDIUM) _hk_secure_clear_bits(c, i, 0);
+#endif
         pg->kind = HK_PAGE_INNER;
         pg->head_off = 0;
         hk_store_relaxed(&pg->owner, 0);

@@ -8,6 +8,11 @@
  * Threads: the caches are under one spin lock (slow paths only); the chunk
  * map is written with atomic OR/AND and read with relaxed loads.
  *
+ * Secure variant: every reservation gets guard pages (PROT_NONE) between
+ * its metadata and its data and after its data (huge blocks too), and
+ * random keys for the free-list codec; growing a huge block then moves it
+ * by copying, since mremap cannot take the guarded mappings as one.
+ *
  * Why caches: a thread that exits and a thread that starts should pass a
  * chunk along without mmap and page faults; a program that frees and
  * reallocates a multi-MiB block in a loop should get the same committed
@@ -22,8 +27,9 @@
 
 uint8_t _hk_chunk_map[HK_CHUNK_MAP_SLOTS];
 
-/* Size of a chunk's reservation: metadata pages, then the aligned data. */
-#define CHUNK_RESERVE (HK_META_SIZE + HK_CHUNK_SIZE)
+/* Size of a chunk's reservation: metadata pages, then the aligned data
+ * (then, in the secure variant, the guard page after the data). */
+#define CHUNK_RESERVE (HK_META_SIZE + HK_CHUNK_SIZE + HK_GUARD_SIZE)
 
 static hk_lock_t cache_lock;
 /* Free chunks, most recently freed first. Each is in the fully free state:
@@ -85,6 +91,14 @@ hk_chunk_t *_hk_chunk_alloc(void) {
     uint8_t *base = _hk_os_reserve(CHUNK_RESERVE, HK_CHUNK_SIZE, HK_META_SIZE);
     if (base == NULL) return NULL;
     c = (hk_chunk_t *)base;
+#if HK_SECURE
+    /* Fail closed: a chunk the kernel would not guard is not handed out. */
+    if (_hk_secure_guard(hk_chunk_data(c), HK_CHUNK_SIZE) != 0) {
+        _hk_os_release(base, CHUNK_RESERVE);
+        return NULL;
+    }
+    _hk_secure_chunk_keys(c);
+#endif
     chunk_init_fresh(c);
     map_set((uintptr_t)hk_chunk_data(c), true);
     return c;
@@ -109,7 +123,7 @@ static void chunk_decommit(hk_chunk_t *c) {
      * can go too; if the OS refuses, clear their flags by hand. */
     size_t first = HK_PAGE_SIZE;
     size_t in_first = (first - offsetof(hk_chunk_t, pages)) / sizeof(hk_page_t);
-    if (_hk_os_decommit((uint8_t *)c + first, HK_META_SIZE - first) != 0)
+    if (_hk_os_decommit((uint8_t *)c + first, HK_META_USED - first) != 0)
         for (size_t i = in_first; i < HK_CHUNK_PAGES; i++) c->pages[i].committed = 0;
     for (size_t i = 0; i < in_first; i++) c->pages[i].committed = 0;
     c->h.meta_decommitted = 1;
@@ -137,7 +151,7 @@ void _hk_chunk_free(hk_chunk_t *c) {
 /* ---- Huge blocks --------------------------------------------------------- */
 
 static size_t huge_reserve_size(hk_chunk_t *c) {
-    return HK_META_SIZE + c->h.huge_reserved;
+    return HK_META_SIZE + c->h.huge_reserved + HK_GUARD_SIZE;
 }
 
 /* Takes the smallest cached huge block that holds `need` and is at most
@@ -177,9 +191,16 @@ hk_chunk_t *_hk_huge_alloc(size_t size, size_t align, bool *zeroed) {
         *zeroed = false;
     } else {
         if (align < HK_CHUNK_SIZE) align = HK_CHUNK_SIZE;
-        uint8_t *base = _hk_os_reserve(HK_META_SIZE + need, align, HK_META_SIZE);
+        uint8_t *base = _hk_os_reserve(HK_META_SIZE + need + HK_GUARD_SIZE, align, HK_META_SIZE);
         if (base == NULL) return NULL;
         c = (hk_chunk_t *)base;
+#if HK_SECURE
+        if (_hk_secure_guard(base + HK_META_SIZE, need) != 0) {
+            _hk_os_release(base, HK_META_SIZE + need + HK_GUARD_SIZE);
+            return NULL;
+        }
+        _hk_secure_chunk_keys(c);
+#endif
         c->h.kind = HK_CHUNK_HUGE;
         c->h.huge_reserved = need;
         c->h.huge_base = base;
@@ -202,6 +223,11 @@ static void huge_unmap(hk_chunk_t *c) {
  * hold on to every block ever freed. */
 void _hk_huge_free(hk_chunk_t *c) {
     size_t limit = (size_t)_hk_options.huge_cache_mb << 20;
+#if HK_SECURE
+    /* A block dropped from a destroyed heap's remote queue still has its
+     * pending bit: a reused block must start clear. */
+    hk_store_relaxed(&c->bits[0].pending, 0);
+#endif
     c->h.heap = NULL;
     c->h.cached_at = _hk_os_now_ms();
     if (c->h.huge_reserved > limit / 2) {
@@ -243,6 +269,12 @@ hk_chunk_t *_hk_huge_resize(hk_chunk_t *c, size_t size) {
         c->h.huge_size = size;
         return c;
     }
+#if HK_SECURE
+    /* Secure: the guard pages split the reservation into several mappings,
+     * which mremap cannot grow or move as one; realloc moves the block by
+     * copying instead. */
+    return NULL;
+#endif
     /* Grow by at least an eighth, so a block grown a little at a time is
      * remapped O(log n) times. */
     size_t grown = c->h.huge_reserved + c->h.huge_reserved / 8;

@@ -59,6 +59,22 @@ void _hk_fatal(const char *func, const char *what, const void *addr) {
     abort();
 }
 
+#if HK_SECURE
+void _hk_secure_corrupt(const void *link) {
+    line_t l = {.len = 0};
+    put(&l, "heapkit: free list corrupted ");
+    put_hex(&l, (uintptr_t)link);
+    emit(&l);
+    if (_hk_options.verbose) {
+        line_t e = {.len = 0};
+        put(&e, "heapkit: the first word of that free block does not decode to a free block "
+                "of the same slab or heap (written after free, or by an overflow); aborting");
+        emit(&e);
+    }
+    abort();
+}
+#endif
+
 void _hk_assert_fail(const char *cond, const char *file, int line) {
     char buf[256];
     /* snprintf of integers and strings does not allocate in glibc. */

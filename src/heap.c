@@ -292,9 +292,19 @@ hk_heap_t *_hk_heap_get_default(void) {
 
 void _hk_heap_free_remote(hk_heap_t *h, void *p) {
     hk_block_t *b = p;
+#if HK_SECURE
+    /* Checked and marked pending before it is queued: a second free of the
+     * block, from any thread, is caught now rather than at the drain. */
+    hk_chunk_t *c = hk_chunk_of(p);
+    _hk_secure_remote_free(c, p);
+#endif
     hk_block_t *head = atomic_load_explicit(&h->remote, memory_order_relaxed);
     do {
+#if HK_SECURE
+        b->next_enc = hk_link_encode(c, b, head);
+#else
         b->next = head;
+#endif
     } while (!atomic_compare_exchange_weak_explicit(&h->remote, &head, b, memory_order_release,
                                                     memory_order_relaxed));
 }
@@ -303,7 +313,11 @@ void _hk_heap_drain_remote(hk_heap_t *h) {
     if (atomic_load_explicit(&h->remote, memory_order_relaxed) == NULL) return;
     hk_block_t *b = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
     while (b) {
+#if HK_SECURE
+        hk_block_t *next = _hk_secure_drain_next(h, b); /* checked; b's pending bit cleared */
+#else
         hk_block_t *next = b->next;
+#endif
         if (hk_unlikely(next == b)) _hk_fatal("free", "double free", b);
         _hk_heap_free_local(h, hk_chunk_of(b), b);
         b = next;
@@ -335,6 +349,11 @@ static void huge_release(hk_heap_t *h, hk_chunk_t *c) {
 }
 
 void _hk_heap_free_local(hk_heap_t *h, hk_chunk_t *c, void *p) {
+#if HK_SECURE
+    /* Freed by another thread already and waiting on the queue (a drained
+     * block comes here with its pending bit cleared). */
+    if (hk_unlikely(hk_is_pending(c, p))) _hk_fatal("free", "double free", p);
+#endif
     if (c->h.kind == HK_CHUNK_HUGE) {
         /* Only huge blocks of explicit heaps come here (through the remote
          * queue or their owner); they are linked for hk_heap_destroy. */
@@ -363,6 +382,13 @@ static void huge_free_any(hk_chunk_t *c, void *p) {
     hk_heap_t *h = c->h.heap;
     if (h == NULL) _hk_fatal("free", "double free", p); /* sits in the huge cache */
     if (!c->h.linked) {
+#if HK_SECURE
+        /* Two threads freeing the block at once both see its heap: the
+         * pending bit, taken atomically until the cache clears it, lets
+         * one through. */
+        if (atomic_fetch_or_explicit(&c->bits[0].pending, 1, memory_order_relaxed) & 1)
+            _hk_fatal("free", "double free", p);
+#endif
         huge_release(h, c); /* default heaps do not track their huge blocks */
     } else if (h->owner_tid == hk_thread_id()) {
         _hk_heap_free_local(h, c, p);
@@ -414,7 +440,11 @@ static void heap_tick(hk_heap_t *h) {
 
 static inline hk_block_t *slab_pop(hk_heap_t *h, hk_page_t *pg, unsigned cls) {
     hk_block_t *b = pg->free;
+#if HK_SECURE
+    pg->free = hk_secure_take(pg, b); /* decodes and checks the link */
+#else
     pg->free = b->next;
+#endif
     pg->used++;
     h->mallocs[cls]++;
     return b;
@@ -701,12 +731,19 @@ bool hk_heap_owns(hk_heap_t *h, const void *p) {
     hk_page_t *pg = hk_block_head(c, p);
     if (pg->kind == HK_PAGE_SLAB) {
         if (!_hk_slab_valid_block(c, pg, p)) return false;
+#if HK_SECURE
+        /* The live bit says it from any thread, and a block queued by a
+         * remote free is no longer live. */
+        return (hk_load_relaxed(&hk_bits_of(c, p)->live) & hk_bit_of(p)) != 0 &&
+               !hk_is_pending(c, p);
+#else
         if (h->owner_tid != hk_thread_id()) return true; /* cannot look further */
         /* A block on the slab's free list is not live (a slow walk: this
          * function is meant for assertions). */
         for (hk_block_t *b = pg->free; b; b = b->next)
             if (b == p) return false;
         return true;
+#endif
     }
     return pg->kind == HK_PAGE_MEDIUM && hk_page_start(c, pg) == p;
 }

@@ -1,7 +1,9 @@
 /* os.c: the only file that talks to the kernel about memory.
  *
  * Owns: mmap, munmap, madvise, mremap, the page size, the monotonic clock,
- * and the process-wide count of reserved bytes.
+ * and the process-wide count of reserved bytes; in the secure variant also
+ * mprotect (guard pages, the debug variant's too) and getrandom (the keys
+ * of the free-list codec).
  * Calls: nothing of heapkit but error.c for warnings.
  * Threads: every function is thread-safe (the counters are atomics).
  *
@@ -13,6 +15,9 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#if HK_SECURE
+#include <sys/random.h>
+#endif
 
 #include "internal/internal.h"
 
@@ -113,3 +118,56 @@ uint64_t _hk_os_now_ms(void) {
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
+
+#if HK_SECURE || HK_DEBUG_MODE
+int _hk_os_protect(void *p, size_t size) {
+    /* Whole OS pages only, rounded inward: with 16/64 KiB kernel pages a
+     * 4 KiB guard protects nothing rather than a neighbour in use. */
+    uintptr_t ps = _hk_os_page_size;
+    uintptr_t start = ((uintptr_t)p + ps - 1) & ~(ps - 1);
+    uintptr_t end = ((uintptr_t)p + size) & ~(ps - 1);
+    if (end <= start) return 0;
+    int saved = errno;
+    int rc = mprotect((void *)start, end - start, PROT_NONE) == 0 ? 0 : errno;
+    errno = saved;
+    return rc;
+}
+#endif
+
+#if HK_SECURE
+/* splitmix64's finaliser: spreads a weak seed over all 64 bits. */
+static uint64_t mix64(uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+void _hk_os_random(uint64_t *out, size_t n) {
+    int saved = errno;
+    size_t bytes = n * sizeof *out, got = 0;
+    /* GRND_NONBLOCK: a process that starts before the kernel's pool is
+     * ready (early boot) must not hang in malloc; it falls back below. */
+    while (got < bytes) {
+        ssize_t r = getrandom((uint8_t *)out + got, bytes - got, GRND_NONBLOCK);
+        if (r > 0) got += (size_t)r;
+        else if (r < 0 && errno == EINTR) continue;
+        else break;
+    }
+    if (got < bytes) {
+        /* No getrandom (seccomp, old kernel, pool not ready): a per-call
+         * mix of the clock, an address of this call's stack (randomised by
+         * ASLR) and a counter. Weak against a local observer, but never
+         * the same twice and never zero-filled. */
+        static _Atomic(uint64_t) calls;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
+                        (uint64_t)(uintptr_t)&ts ^ (uint64_t)getpid() << 16;
+        seed += hk_add_relaxed(&calls, 1) * 0x9e3779b97f4a7c15ull;
+        for (size_t i = 0; i < n; i++) out[i] = mix64(seed + i * 0x9e3779b97f4a7c15ull);
+    }
+    errno = saved;
+}
+#endif

@@ -55,12 +55,19 @@ void _hk_slab_extend(hk_page_t *pg) {
     if (n > k->extend) n = k->extend;
     if (n == 0) return;
     size_t bs = pg->block_size;
-    uint8_t *first = hk_page_start(hk_chunk_of_page(pg), pg) + (size_t)pg->initialized * bs;
+    hk_chunk_t *c = hk_chunk_of_page(pg);
+    uint8_t *first = hk_page_start(c, pg) + (size_t)pg->initialized * bs;
+#if HK_SECURE
+    /* Secure: in a random order, so consecutive mallocs are not neighbours
+     * and an overflow cannot count on what lies after its block. */
+    pg->free = _hk_secure_carve(c, first, n, bs, pg->free);
+#else
     /* In address order, so a fresh slab hands out ascending addresses. */
     uint8_t *b = first;
     for (size_t i = 1; i < n; i++, b += bs) ((hk_block_t *)b)->next = (hk_block_t *)(b + bs);
     ((hk_block_t *)b)->next = pg->free;
     pg->free = (hk_block_t *)first;
+#endif
     pg->initialized = (uint16_t)(pg->initialized + n);
     pg->valid_limit = (uint32_t)(pg->initialized * (uint64_t)(pg->div_magic * bs));
 }
@@ -144,9 +151,19 @@ void _hk_slab_after_free(hk_heap_t *h, hk_page_t *pg) {
 void _hk_slab_free(hk_heap_t *h, hk_page_t *pg, hk_block_t *b) {
     hk_chunk_t *c = hk_chunk_of_page(pg);
     if (hk_unlikely(!_hk_slab_valid_block(c, pg, b))) _hk_fatal("free", "invalid pointer", b);
+#if HK_SECURE
+    /* Secure: a carved block that is not live is free already (or was
+     * never handed out): a double free wherever it sits on the list. The
+     * caller checked the pending bit (a drained block has it cleared). */
+    hk_block_bits_t *w = hk_bits_of(c, b);
+    uint64_t m = hk_bit_of(b), live = hk_load_relaxed(&w->live);
+    if (hk_unlikely((live & m) == 0)) _hk_fatal("free", "double free", b);
+    hk_store_relaxed(&w->live, live & ~m);
+    b->next_enc = hk_link_encode(c, b, pg->free);
+#else
     if (hk_unlikely(b == pg->free)) _hk_fatal("free", "double free", b);
-    hk_block_t *head = pg->free;
-    b->next = head;
+    b->next = pg->free;
+#endif
     pg->free = b;
     if (--pg->used == 0 || hk_load_relaxed(&pg->owner) != h->owner_tid || h->owner_tid == 0)
         _hk_slab_after_free(h, pg);

@@ -16,7 +16,11 @@ static inline void *hk_malloc_fast(size_t size) {
         hk_page_t *pg = h->current[cls];
         hk_block_t *b = pg->free;
         if (hk_likely(b != NULL)) {
+#if HK_SECURE
+            pg->free = hk_secure_take(pg, b); /* decodes and checks the link */
+#else
             pg->free = b->next;
+#endif
             pg->used++;
             h->mallocs[cls]++;
             return b;
@@ -39,6 +43,23 @@ static inline void hk_free_fast(void *p) {
              * (slab.c explains the multiply). */
             uint64_t off = (a & (HK_PAGE_SIZE - 1)) + ((uint64_t)back << 6);
             hk_block_t *b = p, *head = pg->free;
+#if HK_SECURE
+            /* Secure: p must be live (every double free, and every free of
+             * a carved block never handed out, fails this) and not waiting
+             * on the remote queue (freed by another thread already). The
+             * bits word of an interior pointer exists too: the chunk's
+             * bitmap covers all of its data. */
+            hk_block_bits_t *w = hk_bits_of(c, p);
+            uint64_t m = hk_bit_of(p), live = hk_load_relaxed(&w->live);
+            if (hk_likely(off * pg->div_magic < pg->valid_limit && (live & m) != 0 &&
+                          (hk_load_relaxed(&w->pending) & m) == 0)) {
+                hk_store_relaxed(&w->live, live & ~m);
+                b->next_enc = hk_link_encode(c, b, head);
+                pg->free = b;
+                if (hk_unlikely(--pg->used == 0)) _hk_slab_after_free_fast(pg);
+                return;
+            }
+#else
             /* A bad pointer or an immediate double free goes to the generic
              * path, which checks again and reports: a jump, where calling
              * the report here would cost a stack frame on every free. */
@@ -48,6 +69,7 @@ static inline void hk_free_fast(void *p) {
                 if (hk_unlikely(--pg->used == 0)) _hk_slab_after_free_fast(pg);
                 return;
             }
+#endif
         }
     }
     _hk_free_generic(p);

@@ -109,6 +109,16 @@ HK_INTERNAL uint64_t _hk_os_now_ms(void);
 /* Process-wide: bytes reserved now and at the peak. */
 HK_INTERNAL size_t _hk_os_mapped(void);
 HK_INTERNAL size_t _hk_os_mapped_peak(void);
+#if HK_SECURE || HK_DEBUG_MODE
+/* Makes the whole OS pages inside [p, p + size) inaccessible (guard pages;
+ * the secure and debug variants only). */
+HK_INTERNAL int _hk_os_protect(void *p, size_t size);
+#endif
+#if HK_SECURE
+/* n random words from the kernel (getrandom; a clock mix if it fails).
+ * Never allocates, never blocks. */
+HK_INTERNAL void _hk_os_random(uint64_t *out, size_t n);
+#endif
 
 /* ---- chunk.c -------------------------------------------------------------- */
 /* One byte per possible chunk start in the 48-bit address space: 1 while
@@ -302,5 +312,7 @@ HK_INTERNAL void _hk_heap_foreach(void (*fn)(hk_heap_t *, void *), void *arg);
 HK_INTERNAL void *_hk_vg_alloc_in(hk_heap_t *h, size_t size, size_t align, bool zero);
 /* Returns the usable size of a live block p of chunk c (validating it). */
 HK_INTERNAL size_t _hk_usable_size_checked(const void *p, const char *func);
+
+#include "internal/secure.h" /* the secure variant's helpers (nothing otherwise) */
 
 #endif /* HK_INTERNAL_H */

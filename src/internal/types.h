@@ -24,6 +24,14 @@
 
 #include "heapkit.h"
 
+/* The secure variant (libheapkit-secure.so, cmake/secure.cmake) is built
+ * from the same sources with HK_SECURE=1: encoded free-list links, a
+ * live/pending bitmap per chunk, guard pages, shuffled slabs (see
+ * internal/secure.h). Every other build compiles none of it. */
+#ifndef HK_SECURE
+#define HK_SECURE 0
+#endif
+
 /* ---- Layout constants ---------------------------------------------------- */
 
 /* The buddy allocator's page. Fixed at 4 KiB on every platform so that the
@@ -50,9 +58,18 @@
 
 /* ---- Objects ------------------------------------------------------------ */
 
-/* A free small block: its first word links the free list. */
+/* A free small block: its first word links the free list (the slab's, or
+ * its heap's remote queue). */
 typedef struct hk_block_s {
+#if HK_SECURE
+    /* secure: the link encoded with the keys of the block's chunk and the
+     * block's own address (hk_link_encode, secure.h), so a forged or
+     * overwritten link decodes to a pointer the checks reject. Never a
+     * plain pointer: the type makes every access go through the codec. */
+    uintptr_t next_enc;
+#else
     struct hk_block_s *next;
+#endif
 } hk_block_t;
 
 /* ---- Page descriptors --------------------------------------------------- */
@@ -71,7 +88,9 @@ struct hk_heap_s;
  * Fields marked "head" are meaningful only on the first page of a block. */
 typedef struct hk_page_s {
     /* slab head: the list malloc pops from; NULL when every initialised
-     * block is handed out. Owner thread only. */
+     * block is handed out. Owner thread only. The head itself is a plain
+     * pointer (metadata, never next to user data); the links in the blocks
+     * are encoded in the secure variant (hk_block_t). */
     hk_block_t *free;
     /* slab head: blocks handed out and not yet freed locally or drained
      * from the remote queue, plus 1 while the slab is current (so the free
@@ -164,18 +183,68 @@ typedef struct hk_chunk_head_s {
     void *huge_base;
     /* when the chunk entered the global cache (ms), for delayed decommit. */
     uint64_t cached_at;
+#if HK_SECURE
+    /* secure, normal and huge: the keys of the free-list link codec for
+     * blocks of this chunk (slab lists and remote queues), random from the
+     * OS when the chunk is first reserved and fixed until it is unmapped
+     * (a cached chunk holds no free list, so reuse needs no new keys). */
+    uint64_t key[2];
+    /* secure, normal: the state of the generator that shuffles the blocks
+     * a slab carves; written by the owner of the chunk's heap only. */
+    uint64_t rng;
+#endif
 } hk_chunk_head_t;
+
+#if HK_SECURE
+/* secure: the state bits of the 64 8-byte positions of 512 bytes of chunk
+ * data; bit i stands for the block that starts at byte 8*i (every small
+ * block starts on a multiple of 8). Two words, so that remote threads
+ * write only `pending` (atomic OR) while the owner writes `live` with plain
+ * (relaxed) stores: no lost update, no locked instruction on the owner's
+ * fast paths. Both in one cache line with their neighbours. */
+typedef struct hk_block_bits_s {
+    /* bit set exactly while the slab block starting there is handed out
+     * (malloc sets it, free and the drain of a remote free clear it).
+     * Written by the owner only; read by any thread. */
+    _Atomic(uint64_t) live;
+    /* bit set while the block starting there (small, medium, or the data
+     * of a huge chunk: bit 0) sits on its heap's remote-free queue: set by
+     * the freeing thread's atomic OR, cleared by the owner's drain. */
+    _Atomic(uint64_t) pending;
+} hk_block_bits_t;
+#define HK_BITS_SPAN    512 /* bytes of data per hk_block_bits_t */
+#endif
 
 /* The metadata of a chunk: header, then one descriptor per page. */
 typedef struct hk_chunk_s {
     hk_chunk_head_t h;
     uint8_t _pad[128 - sizeof(hk_chunk_head_t) % 128];
     hk_page_t pages[HK_CHUNK_PAGES];
+#if HK_SECURE
+    /* secure: the live/pending bits of every 8-byte position of the data
+     * (128 KiB of address space, committed only where touched: 1/32 of the
+     * data used by slabs). Invariant: a bit is set only for a live small
+     * block (live) or a block on a remote queue (pending), so a fully free
+     * chunk's bits are all zero. Huge chunks use bits[0].pending only. */
+    hk_block_bits_t bits[HK_CHUNK_SIZE / HK_BITS_SPAN];
+#endif
 } hk_chunk_t;
 
-/* Bytes of metadata placed before each chunk's data (whole pages). */
-#define HK_META_SIZE \
+/* Bytes of the metadata that hold hk_chunk_t (whole pages). */
+#define HK_META_USED \
     ((sizeof(hk_chunk_t) + HK_PAGE_SIZE - 1) & ~(HK_PAGE_SIZE - 1))
+#if HK_SECURE
+/* secure: an inaccessible page between a chunk's metadata and its data,
+ * and another after its data (normal chunks and huge blocks), so neither
+ * an underflow from the first block nor an overflow past the last one
+ * reaches metadata or another chunk (chunk.c). */
+#define HK_GUARD_SIZE   HK_PAGE_SIZE
+#else
+#define HK_GUARD_SIZE   0
+#endif
+/* Bytes of metadata placed before each chunk's data (whole pages): the
+ * metadata, then the guard page in the secure variant. */
+#define HK_META_SIZE    (HK_META_USED + HK_GUARD_SIZE)
 
 /* ---- Heaps -------------------------------------------------------------- */
 
