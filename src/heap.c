@@ -551,7 +551,8 @@ void *_hk_heap_alloc(hk_heap_t *h, size_t size, size_t align, bool zero) {
     } else if (size <= HK_MEDIUM_MAX && align <= HK_CHUNK_SIZE) {
         p = medium_alloc(h, size ? size : 1, align, zero);
     } else {
-        p = huge_alloc(h, size, align, zero);
+        /* A huge alignment with size 0 still maps a page, as medium does. */
+        p = huge_alloc(h, size ? size : 1, align, zero);
     }
     if (hk_unlikely(p == NULL)) errno = ENOMEM;
     return p;
