@@ -9,7 +9,7 @@ JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE  ?= cmake
 CTEST  ?= ctest
 
-.PHONY: all build check check-plain check-asan check-tsan bench bench-quick bench-instr clean install
+.PHONY: all build check check-plain check-asan check-tsan bench bench-quick bench-instr clean install fuzz
 
 all: build
 
@@ -53,7 +53,14 @@ install: build
 	@$(CMAKE) --install build
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz
+
+# fuzz         the long libFuzzer run of tests/fuzz (clang + libclang-rt-14-dev):
+#              FUZZ_SECONDS (600) in build-fuzz/; make check runs a bounded
+#              driver of the same target (tests/fuzz/README.md)
+FUZZ_SECONDS ?= 600
+fuzz:
+	@tests/fuzz/run-fuzzer.sh $(FUZZ_SECONDS)
 
 # ---- Benchmark (bench/README.md) ---------------------------------------------
 # bench        every workload under glibc, jemalloc, tcmalloc, mimalloc and
