@@ -7,6 +7,8 @@
  *   realprog.c the real programs: python3, sqlite3, redis-server
  *   beyond.c   the Beyond malloc comparisons (heapkit's pools, caches and
  *              moved heaps against malloc/free and other libraries)
+ *   diag.c     the Diagnostics section: heapkit's debug and secure libraries
+ *              against memcheck and AddressSanitizer on the same programs
  *   instr.c    instruction counts under callgrind
  *   report.c   the terminal table and the JSON file
  *   html.c     the HTML report with its SVG charts
@@ -21,10 +23,11 @@
 #include <sys/resource.h>
 
 #define HKB_MAX_ALLOCS    16
-#define HKB_MAX_WORKLOADS 48
+#define HKB_MAX_WORKLOADS 96
 #define HKB_MAX_PHASES    16
 #define HKB_MAX_PARTS     6
 #define HKB_MAX_GROUPS    8
+#define HKB_MAX_DIAG      8
 
 /* ---- Allocators --------------------------------------------------------- */
 
@@ -57,6 +60,10 @@ typedef struct hkb_workload {
     const char *variant;      /* the API it uses ("hk_pool", "malloc", "apr") */
     const char *library;      /* the comparator library, for the skip line ("apr") */
     const char *package;      /* the Debian package that provides it */
+    /* Diagnostics only (diag.c; NULL and 0 elsewhere): */
+    const char *diag_program; /* the program measured ("small-random", "real-sqlite") */
+    int diag_variant;         /* how: HKB_DIAG_* (plain heapkit, debug, secure, memcheck, ASan) */
+    double scale_factor;      /* its scale is this times the run's (0: the run's scale) */
     int ok;                   /* program present */
     char reason[256];
     int real;                 /* HKB_SYNTHETIC or HKB_REAL_* */
@@ -188,6 +195,71 @@ typedef struct hkb_group {
     char detail[200];         /* a variant's info line (which GLib serves g_slice) */
 } hkb_group_t;
 
+/* ---- Diagnostics (diag.c) ------------------------------------------------ */
+/* What finding memory bugs costs: the same program, with the same
+ * arguments, on plain heapkit (the baseline), heapkit's debug library,
+ * its secure library, valgrind's memcheck (on glibc's malloc) and
+ * rebuilt with AddressSanitizer. Each (program, variant) is a workload
+ * named diag-PROGRAM-VARIANT, run in heapkit's slot (the three libraries)
+ * or glibc's (memcheck, ASan). */
+enum { HKB_DIAG_PLAIN = 0, HKB_DIAG_DEBUG, HKB_DIAG_SECURE, HKB_DIAG_MEMCHECK, HKB_DIAG_ASAN, HKB_DIAG_NVARIANTS };
+
+/* One variant: a library to preload (its private copy and its probe, like
+ * an allocator's), valgrind, or the ASan builds of the workloads. */
+typedef struct hkb_diag_tool {
+    const char *name;         /* "debug": the workloads' suffix, the JSON's name */
+    const char *label;        /* "heapkit debug" */
+    const char *slot;         /* the allocator whose slot its runs take */
+    const char *how;          /* how a program runs under it, for the reports */
+    hkb_alloc_t lib;          /* path (the library, valgrind), run_path, ok, reason */
+    int given;                /* path given on the command line */
+    char version[128];        /* valgrind's or the compiler's, for the report */
+} hkb_diag_tool_t;
+
+/* One program and its figures (hkb_diag_summarise). */
+typedef struct hkb_diag_prog {
+    const char *name;         /* "small-random" */
+    const char *description;
+    int real;                 /* a real program: no ASan build of it */
+    double scale;             /* the scale it runs at */
+    int w[HKB_DIAG_NVARIANTS];    /* its workload per variant, -1 when there is none */
+    double time_s[HKB_DIAG_NVARIANTS];   /* median wall time; NAN when not measured */
+    double cpu_s[HKB_DIAG_NVARIANTS];
+    double slowdown[HKB_DIAG_NVARIANTS]; /* time / plain heapkit's */
+    int target;               /* 1 met, 0 not met, -1 not judged */
+    int target_applies;       /* 1 memcheck >= its bar, 0 below, -1 not measured */
+} hkb_diag_prog_t;
+
+typedef struct hkb_diag {
+    int present;              /* some diagnostics workload selected */
+    int runs;                 /* runs per pair in this section */
+    char left_out[128];       /* programs not run in quick mode ("": none) */
+    hkb_diag_tool_t tool[HKB_DIAG_NVARIANTS];
+    hkb_diag_prog_t prog[HKB_MAX_DIAG];
+    int nprog;
+    /* The target of issue 6: debug at most debug_max times plain heapkit
+     * on the programs where memcheck is at least memcheck_min times. */
+    double debug_max, memcheck_min;
+    int target_programs;      /* programs where it applies (and debug ran) */
+    double worst_debug;       /* the largest debug slowdown among them */
+    int worst_prog;           /* which program; -1 */
+    int target;               /* 1 met, 0 not met, -1 not judged */
+    double geomean[HKB_DIAG_NVARIANTS];  /* slowdown, over the programs it ran */
+    int geomean_n[HKB_DIAG_NVARIANTS];
+} hkb_diag_t;
+
+/* How one run is started: the defaults for the allocator, changed by
+ * diag.c for its variants. */
+typedef struct hkb_launch {
+    const char *program;      /* the executable in bin_dir */
+    const char *wrapper[8];   /* argv ahead of the program (valgrind, its options), NULL-terminated */
+    const char *preload;      /* LD_PRELOAD ("": none) */
+    const char *malloc_file;  /* malloc must come from this file... */
+    const char *malloc_name;  /* ...or ("" file) from a path containing this ("/libc", "/libasan") */
+    const char *label;        /* who ran, for messages ("heapkit debug") */
+    char *env[8];             /* extra environment (hkb_spawn_env), NULL-terminated */
+} hkb_launch_t;
+
 /* ---- The whole benchmark ------------------------------------------------ */
 
 typedef struct hkb {
@@ -220,6 +292,8 @@ typedef struct hkb {
     hkb_group_t group[HKB_MAX_GROUPS];
     int ngroup;
 
+    hkb_diag_t diag;
+
     hkb_instr_t *instr;
     int ninstr;
     long long instr_loop1, instr_loop2; /* the bare loop at n1 and n2 */
@@ -250,6 +324,9 @@ char **hkb_spawn_environ(const char *preload, char *const extra[], char *preload
  * 0 when there is none. */
 void hkb_spawn_guard(int pgid);
 void hkb_child_free(hkb_child_t *c);
+/* The first line of a child's stderr worth quoting in an error: blank
+ * lines and banners (ASan's row of '=') skipped. */
+void hkb_first_line(const char *text, char *out, size_t cap);
 /* Finds `key=` in an HKBENCH line and copies its value (quotes removed). */
 int hkb_kv(const char *line, const char *key, char *val, size_t cap);
 int hkb_same_file(const char *a, const char *b);
@@ -270,6 +347,9 @@ int hkb_real_set_program(const char *name_eq_path);
 void hkb_real_prepare(hkb_t *b, hkb_workload_t *w, int reference);
 /* One timed run under r->a; fills r as run_one does for a workload. */
 void hkb_real_run(hkb_t *b, hkb_run_t *r);
+/* The same as `l` says: its preload (the file that must serve malloc;
+ * "": glibc's), the wrapper ahead of the command, extra environment. */
+void hkb_real_run_launch(hkb_t *b, hkb_run_t *r, const hkb_launch_t *l);
 /* The kind as shown in the JSON ("synthetic" or "real"). */
 const char *hkb_kind(const hkb_workload_t *w);
 
@@ -291,8 +371,39 @@ double hkb_beyond_figure(const hkb_t *b, const hkb_group_t *g, int w, int a);
 /* The row's label: "hk_pool", "malloc (glibc)", "apr". */
 const char *hkb_beyond_label(const hkb_t *b, int w, int a, char *buf, size_t cap);
 
+/* diag.c */
+/* Its workloads (programs x variants), appended to the runner's table. */
+const hkb_workload_t *hkb_diag_workloads(int *n);
+/* Whether a diagnostics workload is selected in quick mode (real-python is
+ * not: its start-up alone takes seconds under memcheck); the programs left
+ * out are noted in b->diag. */
+int hkb_diag_in_quick(hkb_t *b, const hkb_workload_t *w);
+/* --heapkit-debug, --heapkit-secure, --valgrind: a variant's path. 0, or
+ * -1 for another option. */
+int hkb_diag_option(hkb_t *b, const char *option, const char *path);
+/* Sets up b->diag for the selected workloads: its programs, its runs, the
+ * default paths of its libraries (beside `heapkit`) and of valgrind. */
+void hkb_diag_init(hkb_t *b, const char *heapkit, int quick);
+/* After the allocators and the libraries were probed: which variants can
+ * run; prints a line for each one (skipped: why). */
+void hkb_diag_tools(hkb_t *b);
+/* Sets the workload's ok and reason (a missing program is said once). */
+void hkb_diag_prepare(hkb_t *b, int w);
+/* How a run of a diagnostics workload is started. */
+void hkb_diag_launch(const hkb_t *b, const hkb_workload_t *w, hkb_launch_t *l);
+/* After such a run: memcheck's error exit said in words. */
+void hkb_diag_after_run(const hkb_t *b, hkb_run_t *r);
+/* After hkb_summarise: times, slowdowns, the target, geometric means. */
+void hkb_diag_summarise(hkb_t *b);
+/* The section of the terminal table. */
+void hkb_diag_print(hkb_t *b, FILE *f);
+/* A cell of the section: "ok", "failed", "skipped" or "n/a", and why. */
+const char *hkb_diag_status(const hkb_t *b, const hkb_diag_prog_t *p, int v, const char **reason);
+
 /* instr.c */
 int hkb_instr_run(hkb_t *b);
+/* Finds an executable on PATH. */
+int hkb_find_in_path(const char *prog, char *out, size_t cap);
 
 /* report.c */
 void hkb_print_table(hkb_t *b, FILE *f);
@@ -307,11 +418,21 @@ static inline const char *hkb_pair_error(const hkb_t *b, int w, int a) {
     return "";
 }
 
-/* Workloads of the allocator comparison (not of Beyond malloc) selected. */
+/* A workload of the allocator comparison: not a Beyond malloc variant,
+ * not a Diagnostics one (those have sections of their own, and stay out
+ * of the allocator table and its geometric means). */
+static inline int hkb_in_allocator_table(const hkb_workload_t *w) { return !w->group && !w->diag_program; }
+
+/* Workloads of the allocator comparison selected. */
 static inline int hkb_allocator_workloads(const hkb_t *b) {
     int n = 0;
-    for (int w = 0; w < b->nwork; w++) n += !b->work[w].group;
+    for (int w = 0; w < b->nwork; w++) n += hkb_in_allocator_table(&b->work[w]);
     return n;
+}
+
+/* The scale workload w runs at. */
+static inline double hkb_scale_of(const hkb_t *b, const hkb_workload_t *w) {
+    return w->scale_factor > 0 ? w->scale_factor * b->scale : b->scale;
 }
 
 /* html.c */

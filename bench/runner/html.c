@@ -3,9 +3,11 @@
  * can be archived as one file): horizontal bars for time and peak RSS per
  * workload with min..max whiskers, the geometric means, the instruction
  * counts, a line chart of RSS over the workload's progress for the
- * workloads that print memory samples (frag, mixed), and the Beyond malloc
+ * workloads that print memory samples (frag, mixed), the Beyond malloc
  * section (heapkit's own APIs against malloc/free and other libraries,
- * figures from beyond.c).
+ * figures from beyond.c) and the Diagnostics section (heapkit's debug and
+ * secure libraries against memcheck and ASan: slowdowns on a log scale,
+ * figures from diag.c).
  */
 #include "hkbench.h"
 
@@ -389,6 +391,236 @@ static void beyond_html(FILE *f, hkb_t *b) {
     }
 }
 
+/* ---- Diagnostics --------------------------------------------------------------- */
+
+static const char *diag_color[HKB_DIAG_NVARIANTS] = { "#dc2626", "#ea580c", "#7c3aed", "#0f766e", "#2563eb" };
+
+/* "6.31&times;" and the like; "-" when unknown. */
+static void slowdown_text(FILE *f, double x) {
+    if (!isfinite(x)) fprintf(f, "-");
+    else fprintf(f, x < 10 ? "%.2f&times;" : x < 100 ? "%.1f&times;" : "%.0f&times;", x);
+}
+
+/* The next value of 1, 2, 5, 10, 20, ... up (dir > 0) or down from v. */
+static double step125(double v, int dir) {
+    double p = pow(10, floor(log10(v))), m = v / p;
+    if (dir > 0) return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+    return (m >= 5 ? 5 : m >= 2 ? 2 : 1) * p;
+}
+
+/* Slowdowns against plain heapkit on a log scale: for each program a bar
+ * per variant, from 1 (plain heapkit) to its slowdown; the target's bars
+ * (debug's 3x, memcheck's 20x) as dashed lines. */
+static void slowdown_chart(FILE *f, hkb_t *b) {
+    hkb_diag_t *dg = &b->diag;
+    const int left = 160, right = 70, top = 40, bh = 12, gap = 3, ggap = 12, W = 860;
+    double lo = 0.5, hi = 100;
+    int rows = 0;
+    for (int k = 0; k < dg->nprog; k++)
+        for (int v = 1; v < HKB_DIAG_NVARIANTS; v++) {
+            double x = dg->prog[k].slowdown[v];
+            if (isfinite(x) && x > 0) {
+                if (x * 0.8 < lo) lo = x * 0.8;
+                if (x * 1.25 > hi) hi = x * 1.25;
+            }
+            rows++;
+        }
+    lo = step125(lo, -1);
+    hi = step125(hi, 1);
+    int H = top + rows * (bh + gap) + dg->nprog * ggap + 30;
+    double pw = W - left - right, l0 = log10(lo), span = log10(hi) - l0;
+#define XOF(v) (left + (log10(v) - l0) / span * pw)
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n",
+            W, H, W, H);
+    fprintf(f, "<text x=\"%d\" y=\"14\" font-weight=\"bold\">slowdown against plain heapkit (time / heapkit's time, "
+               "log scale; lower is better)</text>\n", left);
+    for (int v = 1, x = left; v < HKB_DIAG_NVARIANTS; v++) {
+        fprintf(f, "<rect x=\"%d\" y=\"22\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" y=\"31\">", x,
+                diag_color[v], x + 14);
+        esc(f, dg->tool[v].label);
+        fprintf(f, "</text>");
+        x += 30 + 7 * (int)strlen(dg->tool[v].label);
+    }
+    int bottom = H - 30;
+    for (double t = lo; t <= hi * 1.0001; t = step125(t * 1.0001, 1)) {
+        double x = XOF(t);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e5e7eb\"/>", x, top - 4, x, bottom);
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#6b7280\">%g&times;</text>\n", x,
+                bottom + 13, t);
+    }
+    /* plain heapkit, and the target's two bars */
+    struct { double at; const char *dash, *color, *label; } ref[] = {
+        { 1, "", "#111", "heapkit" }, { dg->debug_max, " stroke-dasharray=\"4 3\"", diag_color[HKB_DIAG_DEBUG], "debug's target" },
+        { dg->memcheck_min, " stroke-dasharray=\"4 3\"", diag_color[HKB_DIAG_MEMCHECK], "memcheck's bar" } };
+    for (int i = 0; i < 3; i++) {
+        double x = XOF(ref[i].at);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"%s\"%s/>", x, top - 4, x, bottom,
+                ref[i].color, ref[i].dash);
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"%s\" font-size=\"10\">%s</text>\n", x,
+                bottom + 25, ref[i].color, ref[i].label);
+    }
+    int y = top;
+    for (int k = 0; k < dg->nprog; k++) {
+        hkb_diag_prog_t *p = &dg->prog[k];
+        fprintf(f, "<text x=\"4\" y=\"%d\" font-weight=\"bold\">", y + bh - 2);
+        esc(f, p->name);
+        fprintf(f, "</text>\n");
+        for (int v = 1; v < HKB_DIAG_NVARIANTS; v++, y += bh + gap) {
+            fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" fill=\"#4b5563\" font-size=\"10\">%s</text>",
+                    left - 6, y + bh - 2, dg->tool[v].name);
+            double x = p->slowdown[v];
+            if (!(isfinite(x) && x > 0)) {
+                const char *why, *st = hkb_diag_status(b, p, v, &why);
+                fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"#b91c1c\" font-size=\"10\">%s</text>\n", XOF(1) + 4,
+                        y + bh - 2, !strcmp(st, "ok") ? "no baseline" : st);
+                continue;
+            }
+            double x1 = XOF(1), x2 = XOF(x);
+            fprintf(f, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"><title>", x1 < x2 ? x1 : x2,
+                    y, fabs(x2 - x1) > 0.5 ? fabs(x2 - x1) : 0.5, bh, diag_color[v]);
+            esc(f, p->name);
+            fprintf(f, " under %s: %.4g&times;</title></rect>", dg->tool[v].label, x);
+            fprintf(f, "<text class=\"v\" x=\"%.1f\" y=\"%d\" font-size=\"10\">", (x1 > x2 ? x1 : x2) + 4, y + bh - 2);
+            slowdown_text(f, x);
+            fprintf(f, "</text>\n");
+        }
+        y += ggap;
+    }
+#undef XOF
+    fprintf(f, "</svg>\n");
+}
+
+static void diag_html(FILE *f, hkb_t *b) {
+    hkb_diag_t *dg = &b->diag;
+    fprintf(f, "<h2 id=\"diagnostics\">Diagnostics</h2>\n<p>What finding memory bugs costs: the same program, "
+               "with the same arguments, on plain heapkit (the baseline), on heapkit's debug library (every check, "
+               "its default; the leak report at exit included), on its secure library, under valgrind's memcheck "
+               "(on glibc's malloc, which memcheck replaces) and rebuilt with AddressSanitizer. The figure is the "
+               "process's wall time, start-up and exit included (what a user waits for), median of %d run%s; the "
+               "slowdown is that time divided by plain heapkit's. These are not allocator comparisons: they are "
+               "not in the summary or its geometric means.</p>\n",
+            dg->runs, dg->runs == 1 ? "" : "s");
+    if (*dg->left_out) {
+        fprintf(f, "<p class=\"meta\">Quick run: ");
+        esc(f, dg->left_out);
+        fprintf(f, " left out (seconds of start-up alone under memcheck).</p>\n");
+    }
+    fprintf(f, "<p><b>Target: debug at most %g&times; plain heapkit where memcheck is %g&times; or more: ",
+            dg->debug_max, dg->memcheck_min);
+    if (dg->target < 0)
+        fprintf(f, "not judged</b> (no program with memcheck at %g&times; or more and a debug figure).</p>\n",
+                dg->memcheck_min);
+    else {
+        fprintf(f, "%s</b>: on the %d program%s where memcheck is %g&times; or more, debug is at most ",
+                dg->target ? "met" : "<span class=\"fail\">not met</span>", dg->target_programs,
+                dg->target_programs == 1 ? "" : "s", dg->memcheck_min);
+        slowdown_text(f, dg->worst_debug);
+        fprintf(f, " (");
+        esc(f, dg->prog[dg->worst_prog].name);
+        fprintf(f, ").</p>\n");
+    }
+    fprintf(f, "<div class=\"charts\">\n");
+    slowdown_chart(f, b);
+    fprintf(f, "</div>\n<table><tr><th>program</th>");
+    for (int v = 0; v < HKB_DIAG_NVARIANTS; v++) {
+        fprintf(f, "<th colspan=\"%d\" style=\"text-align:center\"><span style=\"color:%s\">&#9632;</span> ",
+                v ? 2 : 1, diag_color[v]);
+        esc(f, dg->tool[v].name);
+        fprintf(f, "</th>");
+    }
+    fprintf(f, "<th>target</th></tr>\n<tr><th></th><th>time s</th>");
+    for (int v = 1; v < HKB_DIAG_NVARIANTS; v++) fprintf(f, "<th>time s</th><th>&times;</th>");
+    fprintf(f, "<th></th></tr>\n");
+    for (int k = 0; k < dg->nprog; k++) {
+        hkb_diag_prog_t *p = &dg->prog[k];
+        fprintf(f, "<tr><td>");
+        esc(f, p->name);
+        fprintf(f, "</td>");
+        for (int v = 0; v < HKB_DIAG_NVARIANTS; v++) {
+            const char *why, *st = hkb_diag_status(b, p, v, &why);
+            if (strcmp(st, "ok")) {
+                fprintf(f, "<td colspan=\"%d\" class=\"%s\" style=\"text-align:center\" title=\"", v ? 2 : 1,
+                        strcmp(st, "failed") ? "meta" : "fail");
+                esc(f, why);
+                fprintf(f, "\">%s</td>", st);
+                continue;
+            }
+            fprintf(f, "<td>%.3f</td>", p->time_s[v]);
+            if (!v) continue;
+            fprintf(f, "<td>");
+            slowdown_text(f, p->slowdown[v]);
+            fprintf(f, "</td>");
+        }
+        if (p->target >= 0)
+            fprintf(f, "<td style=\"background:%s\">%s</td></tr>\n", p->target ? "#dcfce7" : "#fee2e2",
+                    p->target ? "met" : "not met");
+        else if (p->target_applies == 0)
+            fprintf(f, "<td class=\"meta\" title=\"not judged: memcheck under %g&times;\">-</td></tr>\n",
+                    dg->memcheck_min);
+        else
+            fprintf(f, "<td class=\"meta\">not measured</td></tr>\n");
+    }
+    fprintf(f, "<tr><td><b>geometric mean</b></td><td></td>");
+    for (int v = 1; v < HKB_DIAG_NVARIANTS; v++) {
+        fprintf(f, "<td></td><td><b>");
+        slowdown_text(f, dg->geomean[v]);
+        fprintf(f, "</b> (%d)</td>", dg->geomean_n[v]);
+    }
+    fprintf(f, "<td></td></tr>\n</table>\n<p class=\"meta\">Geometric means: of each variant's slowdowns over "
+               "the programs where it ran (their number in brackets). Per program, the target is met where "
+               "debug is %g&times; or less and judged only where memcheck is %g&times; or more.</p>\n<ul class=\"meta\">\n",
+            dg->debug_max, dg->memcheck_min);
+    for (int v = 0; v < HKB_DIAG_NVARIANTS; v++) {
+        hkb_diag_tool_t *t = &dg->tool[v];
+        fprintf(f, "<li><b>");
+        esc(f, t->label);
+        fprintf(f, "</b>: ");
+        esc(f, t->how);
+        if (!t->lib.ok) {
+            fprintf(f, " &middot; <span class=\"fail\">skipped: ");
+            esc(f, t->lib.reason);
+            fprintf(f, "</span>");
+        } else if (*t->lib.path) {
+            fprintf(f, " &middot; <code>");
+            esc(f, t->lib.path);
+            fprintf(f, "</code>");
+        }
+        if (*t->version) {
+            fprintf(f, " (");
+            esc(f, t->version);
+            fprintf(f, ")");
+        }
+        fprintf(f, "</li>\n");
+    }
+    for (int k = 0; k < dg->nprog; k++) {
+        hkb_diag_prog_t *p = &dg->prog[k];
+        const hkb_workload_t *wk = NULL;
+        for (int v = 0; v < HKB_DIAG_NVARIANTS && !wk; v++)
+            if (p->w[v] >= 0) wk = &b->work[p->w[v]];
+        fprintf(f, "<li><code>");
+        esc(f, p->name);
+        fprintf(f, "</code>: ");
+        esc(f, p->description);
+        fprintf(f, " (a full run's size)");
+        if (wk && wk->real && *wk->command) {
+            fprintf(f, " &middot; <code>");
+            esc(f, wk->command);
+            fprintf(f, "</code>");
+        } else if (wk) {
+            fprintf(f, " &middot; <code>%s %s --scale %g --threads %d</code>", wk->program, wk->args, p->scale,
+                    b->threads);
+        }
+        for (int v = 0; v < HKB_DIAG_NVARIANTS; v++) {
+            const char *why, *st = hkb_diag_status(b, p, v, &why);
+            if (!strcmp(st, "ok")) continue;
+            fprintf(f, "<br>%s %s: ", dg->tool[v].name, st);
+            esc(f, !strncmp(why, "n/a: ", 5) ? why + 5 : why);
+        }
+        fprintf(f, "</li>\n");
+    }
+    fprintf(f, "</ul>\n");
+}
+
 static void cell_ratio(FILE *f, double r) {
     char b[32];
     fmt_num(r, b, sizeof b);
@@ -433,6 +665,9 @@ int hkb_write_html(hkb_t *b, const char *path) {
     if (!b->instr_only && b->ngroup)
         fprintf(f, "<p>Also in this report: <a href=\"#beyond\">Beyond malloc</a>, heapkit's region pools, object "
                    "caches and moved heaps against malloc/free and other libraries.</p>\n");
+    if (!b->instr_only && b->diag.present)
+        fprintf(f, "<p>Also in this report: <a href=\"#diagnostics\">Diagnostics</a>, the cost of heapkit's debug and "
+                   "secure libraries against valgrind's memcheck and AddressSanitizer.</p>\n");
 
     fprintf(f, "<h2>Allocators</h2>\n<table><tr><th>allocator</th><th style=\"text-align:left\">library</th></tr>\n");
     for (int a = 0; a < na; a++) {
@@ -528,6 +763,8 @@ int hkb_write_html(hkb_t *b, const char *path) {
             series_t ser[HKB_MAX_ALLOCS + 1];
             int ns = 0;
             const hkb_run_t *first = NULL;
+            /* (diag-mixed-* print samples too: not an allocator comparison) */
+            if (!hkb_in_allocator_table(&b->work[w])) continue;
             for (int a = 0; a < na; a++) {
                 hkb_summary_t *s = &b->sum[w * na + a];
                 if (!s->n_ok || s->median_run < 0) continue;
@@ -558,7 +795,7 @@ int hkb_write_html(hkb_t *b, const char *path) {
         fprintf(f, "<h2>Workloads</h2>\n<p>Wall time and peak RSS (from <code>wait4()</code>) of each workload "
                    "process: the median bar, the whisker from the fastest to the slowest run.</p>\n");
         for (int w = 0; w < b->nwork; w++) {
-            if (b->work[w].group) continue; /* in Beyond malloc */
+            if (!hkb_in_allocator_table(&b->work[w])) continue; /* Beyond malloc, Diagnostics */
             fprintf(f, "<h3 id=\"w-");
             esc(f, b->work[w].name);
             fprintf(f, "\">");
@@ -671,6 +908,7 @@ int hkb_write_html(hkb_t *b, const char *path) {
     }
 
     if (b->sum && !b->instr_only && b->ngroup) beyond_html(f, b);
+    if (b->sum && !b->instr_only && b->diag.present) diag_html(f, b);
 
     fprintf(f, "<h2>How to read this</h2>\n<ul>\n"
                "<li>Every workload is a separate process; each allocator other than glibc is put under it with "
@@ -692,6 +930,9 @@ int hkb_write_html(hkb_t *b, const char *path) {
                "<li>The Beyond malloc section compares heapkit's own APIs with malloc/free and with other "
                "libraries on the same work; its figures are the workloads' own timers, and it stays out of the "
                "geometric means.</li>\n"
+               "<li>The Diagnostics section runs a few of the workloads (at a smaller scale) and python3 and "
+               "sqlite3 under heapkit's debug and secure libraries, memcheck and AddressSanitizer; its figures are "
+               "slowdowns against plain heapkit, and it stays out of the geometric means too.</li>\n"
                "<li>The raw figures, every run included, are in <code>bench.json</code> beside this file.</li>\n"
                "</ul>\n</body>\n</html>\n");
     return fclose(f) == 0 ? 0 : -1;

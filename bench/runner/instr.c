@@ -21,7 +21,7 @@ static const int sizes[] = { 16, 64, 512 };
 enum { NSIZES = sizeof sizes / sizeof sizes[0] };
 static const long N1 = 100000, N2 = 300000;
 
-static int find_in_path(const char *prog, char *out, size_t cap) {
+int hkb_find_in_path(const char *prog, char *out, size_t cap) {
     const char *path = getenv("PATH");
     if (!path) path = "/usr/bin:/bin";
     while (*path) {
@@ -77,7 +77,7 @@ static long long count(hkb_t *b, const char *valgrind, const char *preload, long
 
 int hkb_instr_run(hkb_t *b) {
     char valgrind[PATH_MAX];
-    if (!find_in_path("valgrind", valgrind, sizeof valgrind)) {
+    if (!hkb_find_in_path("valgrind", valgrind, sizeof valgrind)) {
         snprintf(b->instr_note, sizeof b->instr_note, "valgrind not found (apt-get install valgrind)");
         printf("skipping instruction counts: %s\n", b->instr_note);
         return 0;

@@ -13,6 +13,10 @@
  * same table and schedule; realprog.c runs and checks them. The Beyond
  * malloc comparisons (beyond.c) add their variants to the table; the
  * variants of one comparison are scheduled as one block, rotated together.
+ * So do the Diagnostics section's (diag.c): the variants of one program
+ * are a block, and diag.c says how each of them is started (a launch:
+ * the program, a wrapper such as valgrind, the library to preload, the
+ * object that must serve malloc).
  *
  * Schedule: for each repetition, every workload under every allocator, the
  * allocator order rotated from one workload and repetition to the next:
@@ -88,11 +92,19 @@ static const hkb_workload_t workloads[] = {
 };
 enum { NWORKLOADS = sizeof workloads / sizeof workloads[0] };
 
-/* Workload i of the runner's table followed by beyond.c's. */
+/* Workload i of the runner's table followed by beyond.c's and diag.c's. */
 static const hkb_workload_t *workload_at(int i) {
-    return i < NWORKLOADS ? &workloads[i] : &hkb_api_workloads[i - NWORKLOADS];
+    int ndiag;
+    const hkb_workload_t *diag = hkb_diag_workloads(&ndiag);
+    if (i < NWORKLOADS) return &workloads[i];
+    if (i < NWORKLOADS + hkb_napi_workloads) return &hkb_api_workloads[i - NWORKLOADS];
+    return &diag[i - NWORKLOADS - hkb_napi_workloads];
 }
-static int workload_count(void) { return NWORKLOADS + hkb_napi_workloads; }
+static int workload_count(void) {
+    int ndiag;
+    hkb_diag_workloads(&ndiag);
+    return NWORKLOADS + hkb_napi_workloads + ndiag;
+}
 
 /* ---- The allocators --------------------------------------------------------- */
 
@@ -121,7 +133,8 @@ static void usage(FILE *f) {
         "  --quick             every workload at a tiny size (scale 0.05), report\n"
         "                      marked quick\n"
         "  --scale S           work multiplier (default 1)\n"
-        "  --runs N            runs per workload and allocator (default 7; quick 5)\n"
+        "  --runs N            runs per workload and allocator (default 7; quick 5;\n"
+        "                      the Diagnostics section: at most 3, quick 1)\n"
         "  --threads N         threads per workload (default: online CPUs)\n"
         "  --allocators LIST   comma-separated (default: glibc,jemalloc,tcmalloc,\n"
         "                      mimalloc,heapkit and any --alloc)\n"
@@ -129,7 +142,14 @@ static void usage(FILE *f) {
         "  --heapkit PATH      the libheapkit.so to preload (default: the build's)\n"
         "  --workloads LIST    comma-separated names or prefixes (default: all);\n"
         "                      \"beyond\" selects the Beyond malloc comparisons\n"
-        "                      (pool, cache, cache-xt, tree)\n"
+        "                      (pool, cache, cache-xt, tree); \"diagnostics\" the\n"
+        "                      Diagnostics section (diag-PROGRAM-VARIANT: debug and\n"
+        "                      secure heapkit, memcheck, ASan)\n"
+        "  --heapkit-debug PATH   the debug library (default: libheapkit-debug.so\n"
+        "                      beside the heapkit library)\n"
+        "  --heapkit-secure PATH  the secure library (default: libheapkit-secure.so\n"
+        "                      beside it)\n"
+        "  --valgrind PATH     valgrind for the Diagnostics section (default: on PATH)\n"
         "  --out DIR           output directory (default: hkbench-results)\n"
         "  --bindir DIR        where the workload programs are (default: beside hkbench)\n"
         "  --timeout SEC       limit per run (default 60 x max(1, scale))\n"
@@ -223,7 +243,7 @@ static void probe(hkb_t *b, hkb_alloc_t *al) {
         else
             al->ok = 1;
     } else if (!hkb_same_file(from, al->run_path)) {
-        snprintf(al->reason, sizeof al->reason, "%s does not provide malloc (malloc still served by %s)",
+        snprintf(al->reason, sizeof al->reason, "%.200s does not provide malloc (malloc still served by %.200s)",
                  al->path, *from ? from : "an unknown object");
     } else {
         al->ok = 1;
@@ -294,6 +314,24 @@ static void snapshot_cleanup(void) {
     snap_dir[0] = 0;
 }
 
+/* The private copy of one library, named `name` in the snapshot directory. */
+static void snapshot_one(hkb_alloc_t *al, const char *name) {
+    snprintf(al->run_path, sizeof al->run_path, "%s", al->path);
+    if (!al->ok || !*al->path || !*snap_dir) return;
+    const char *base = strrchr(al->path, '/');
+    base = base ? base + 1 : al->path;
+    char dir[PATH_MAX], copy[PATH_MAX];
+    snprintf(dir, sizeof dir, "%.3000s/%s", snap_dir, name);
+    snprintf(copy, sizeof copy, "%.3100s/%.900s", dir, base);
+    /* The file name stays the same: the copy keeps the library's soname
+     * inside, so a program linked against it (wl_arena_hk) finds the
+     * preloaded copy as the library it needs. */
+    if (mkdir(dir, 0700) == 0 && copy_file(al->path, copy) == 0)
+        snprintf(al->run_path, sizeof al->run_path, "%s", copy);
+    else
+        printf("warning: could not copy %s; preloading it in place\n", al->path);
+}
+
 static void snapshot_libs(hkb_t *b) {
     const char *tmp = getenv("TMPDIR");
     snprintf(snap_dir, sizeof snap_dir, "%s/hkbench-libs-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -304,23 +342,10 @@ static void snapshot_libs(hkb_t *b) {
     } else {
         atexit(snapshot_cleanup);
     }
-    for (int a = 0; a < b->nalloc; a++) {
-        hkb_alloc_t *al = &b->alloc[a];
-        snprintf(al->run_path, sizeof al->run_path, "%s", al->path);
-        if (!al->ok || !*al->path || !*snap_dir) continue;
-        const char *base = strrchr(al->path, '/');
-        base = base ? base + 1 : al->path;
-        char dir[PATH_MAX], copy[PATH_MAX];
-        snprintf(dir, sizeof dir, "%.3000s/%s", snap_dir, al->name);
-        snprintf(copy, sizeof copy, "%.3100s/%.900s", dir, base);
-        /* The file name stays the same: the copy keeps the library's soname
-         * inside, so a program linked against it (wl_arena_hk) finds the
-         * preloaded copy as the library it needs. */
-        if (mkdir(dir, 0700) == 0 && copy_file(al->path, copy) == 0)
-            snprintf(al->run_path, sizeof al->run_path, "%s", copy);
-        else
-            printf("warning: could not copy %s; preloading it in place\n", al->path);
-    }
+    for (int a = 0; a < b->nalloc; a++) snapshot_one(&b->alloc[a], b->alloc[a].name);
+    /* The Diagnostics section's own libraries (debug, secure). */
+    for (int v = 0; b->diag.present && v < HKB_DIAG_NVARIANTS; v++)
+        if (v == HKB_DIAG_DEBUG || v == HKB_DIAG_SECURE) snapshot_one(&b->diag.tool[v].lib, b->diag.tool[v].lib.name);
 }
 
 /* ---- Running one pair ------------------------------------------------------- */
@@ -390,12 +415,22 @@ static void parse_output(hkb_run_t *r, const char *out) {
 static void run_one(hkb_t *b, hkb_run_t *r, int index, int total) {
     const hkb_workload_t *w = &b->work[r->w];
     hkb_alloc_t *al = &b->alloc[r->a];
+    /* How it starts: the allocator's preload, unless diag.c says otherwise. */
+    hkb_launch_t l;
+    memset(&l, 0, sizeof l);
+    l.program = w->program;
+    l.preload = al->run_path;
+    l.malloc_file = al->run_path;
+    l.malloc_name = "/libc";
+    l.label = al->name;
+    if (w->diag_program) hkb_diag_launch(b, w, &l);
     char prog[PATH_MAX + 32], scale[32], threads[16], store[256];
-    snprintf(prog, sizeof prog, "%s/%s", b->bin_dir, w->program);
-    snprintf(scale, sizeof scale, "%g", b->scale);
+    snprintf(prog, sizeof prog, "%s/%s", b->bin_dir, l.program);
+    snprintf(scale, sizeof scale, "%g", hkb_scale_of(b, w));
     snprintf(threads, sizeof threads, "%d", b->threads);
-    char *argv[16];
+    char *argv[32];
     int argc = 0;
+    for (int i = 0; l.wrapper[i] && i < 8; i++) argv[argc++] = (char *)l.wrapper[i];
     argv[argc++] = prog;
     split_args(w->args, argv, &argc, store, sizeof store);
     argv[argc++] = "--scale";
@@ -407,9 +442,11 @@ static void run_one(hkb_t *b, hkb_run_t *r, int index, int total) {
     hkb_child_t c;
     r->done = 1;
     r->exit_code = -1;
-    if (w->real) {
+    if (w->real && w->diag_program) {
+        hkb_real_run_launch(b, r, &l);
+    } else if (w->real) {
         hkb_real_run(b, r);
-    } else if (hkb_spawn(argv, al->run_path, b->timeout_s, &c) != 0) {
+    } else if (hkb_spawn_env(argv, l.preload, l.env, b->timeout_s, &c) != 0) {
         snprintf(r->error, sizeof r->error, "could not start: %s", strerror(errno));
     } else {
         r->exit_code = c.exit_code;
@@ -428,7 +465,7 @@ static void run_one(hkb_t *b, hkb_run_t *r, int index, int total) {
         r->hwm_kib = -1;
         if (c.out) parse_output(r, c.out);
         char first[200];
-        snprintf(first, sizeof first, "%.*s", (int)strcspn(c.err, "\n"), c.err);
+        hkb_first_line(c.err, first, sizeof first);
         if (c.timed_out) {
             r->ok = 0;
             snprintf(r->error, sizeof r->error, "timed out after %.0f s", b->timeout_s);
@@ -442,27 +479,40 @@ static void run_one(hkb_t *b, hkb_run_t *r, int index, int total) {
                 snprintf(r->error, sizeof r->error, "exit %d%s%s", c.exit_code, *first ? ": " : "", first);
         } else if (!r->ok) {
             snprintf(r->error, sizeof r->error, "no HKBENCH result line");
-        } else if (*al->run_path ? !hkb_same_file(r->malloc_from, al->run_path)
-                                 : strstr(r->malloc_from, "/libc") == NULL) {
+        } else if (*l.malloc_file ? !hkb_same_file(r->malloc_from, l.malloc_file)
+                                  : strstr(r->malloc_from, l.malloc_name) == NULL) {
             r->ok = 0;
-            snprintf(r->error, sizeof r->error, "malloc served by %.200s, not %s", r->malloc_from, al->name);
+            snprintf(r->error, sizeof r->error, "malloc served by %.200s, not %s", r->malloc_from, l.label);
         }
         hkb_child_free(&c);
     }
+    if (w->diag_program) hkb_diag_after_run(b, r);
+    /* The variant, for the Diagnostics section: its runs take the slot of
+     * heapkit or glibc, but are not theirs. */
+    const char *who = w->diag_program ? b->diag.tool[w->diag_variant].name : al->name;
+    int runs = w->diag_program ? b->diag.runs : b->runs;
     char m[32], rps[48] = "";
     if (r->ok && isfinite(r->rps)) snprintf(rps, sizeof rps, "  %.0fK req/s", r->rps / 1000);
     else if (r->ok && w->group && isfinite(r->work_s)) snprintf(rps, sizeof rps, "  work %.3f s", r->work_s);
     if (r->ok)
         printf("[%3d/%d] %-*s %-9s run %d/%d  time %7.3f s  cpu %7.3f s  peak RSS %10s  minflt %8ld%s\n", index,
-               total, name_width, w->name, al->name, r->rep + 1, b->runs, r->wall_s, r->cpu_s,
+               total, name_width, w->name, who, r->rep + 1, runs, r->wall_s, r->cpu_s,
                mib((double)r->maxrss_kib, m, sizeof m), r->minflt, rps);
     else
-        printf("[%3d/%d] %-*s %-9s run %d/%d  FAILED: %s\n", index, total, name_width, w->name, al->name, r->rep + 1,
-               b->runs, r->error);
+        printf("[%3d/%d] %-*s %-9s run %d/%d  FAILED: %s\n", index, total, name_width, w->name, who, r->rep + 1,
+               runs, r->error);
     fflush(stdout);
 }
 
 /* ---- Main ------------------------------------------------------------------- */
+
+/* Two workloads scheduled as one block: the variants of one Beyond malloc
+ * comparison, or of one program of the Diagnostics section. */
+static int same_block(const hkb_workload_t *x, const hkb_workload_t *y) {
+    if (x->group && y->group) return !strcmp(x->group, y->group);
+    if (x->diag_program && y->diag_program) return !strcmp(x->diag_program, y->diag_program);
+    return 0;
+}
 
 static void self_dir(char *out, size_t cap) {
     char exe[PATH_MAX];
@@ -571,6 +621,8 @@ int main(int argc, char **argv) {
             timeout = atof(v);
         } else if (!strcmp(o, "--max-fail")) {
             b.max_fail = atoi(v);
+        } else if (!strcmp(o, "--heapkit-debug") || !strcmp(o, "--heapkit-secure") || !strcmp(o, "--valgrind")) {
+            hkb_diag_option(&b, o, v);
         } else if (!strcmp(o, "--program")) {
             if (hkb_real_set_program(v) != 0)
                 die("--program wants NAME=PATH with NAME one of python3, sqlite3, redis-server, redis-benchmark; got '%s'", v);
@@ -643,21 +695,27 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < workload_count(); i++) {
         const hkb_workload_t *wk = workload_at(i);
-        if (in_list(work_list, wk->name, 1) || (wk->group && work_list && in_list(work_list, "beyond", 0)))
-            b.work[b.nwork++] = *wk;
+        if (!(in_list(work_list, wk->name, 1) || (wk->group && work_list && in_list(work_list, "beyond", 0)) ||
+              (wk->diag_program && work_list && in_list(work_list, "diagnostics", 0))))
+            continue;
+        if (wk->diag_program && quick && !hkb_diag_in_quick(&b, wk)) continue;
+        if (b.nwork == HKB_MAX_WORKLOADS) die("too many workloads (at most %s)", "96");
+        b.work[b.nwork++] = *wk;
     }
     for (int w = 0; w < b.nwork; w++)
         if ((int)strlen(b.work[w].name) > name_width) name_width = (int)strlen(b.work[w].name);
     hkb_beyond_init(&b);
+    hkb_diag_init(&b, heapkit, quick);
     if (!b.nwork && !b.instr_only) die("no workload matches '%s' (see --list)", work_list ? work_list : "");
 
     if (list) {
         printf("workloads:\n");
         for (int i = 0; i < workload_count(); i++) {
             const hkb_workload_t *wk = workload_at(i);
-            printf("  %-17s %s%s%s%s%s%s\n", wk->name, wk->description, wk->only ? " [only " : "",
-                   wk->only ? wk->only : "", wk->only ? "]" : "", wk->real ? " [real program]" : "",
-                   wk->group ? " [beyond malloc]" : "");
+            printf("  %-26s %s%s%s%s%s%s%s\n", wk->name, wk->description, wk->only && !wk->diag_program ? " [only " : "",
+                   wk->only && !wk->diag_program ? wk->only : "", wk->only && !wk->diag_program ? "]" : "",
+                   wk->real ? " [real program]" : "", wk->group ? " [beyond malloc]" : "",
+                   wk->diag_program ? " [diagnostics]" : "");
         }
         printf("allocators:\n");
         for (int a = 0; a < b.nalloc; a++)
@@ -683,11 +741,25 @@ int main(int argc, char **argv) {
         else
             printf("skipping %s: %s\n", al->name, al->reason);
     }
+    /* The Diagnostics section's libraries are proven like allocators. */
+    for (int v = 0; b.diag.present && v < HKB_DIAG_NVARIANTS; v++) {
+        hkb_alloc_t *lib = &b.diag.tool[v].lib;
+        if ((v == HKB_DIAG_DEBUG || v == HKB_DIAG_SECURE) && lib->ok) {
+            lib->ok = 0;
+            probe(&b, lib);
+        }
+    }
+    if (b.diag.present) hkb_diag_tools(&b);
     for (int w = 0; w < b.nwork; w++) {
         hkb_workload_t *wk = &b.work[w];
         char prog[PATH_MAX + 32];
         snprintf(prog, sizeof prog, "%s/%s", b.bin_dir, wk->program);
-        if (wk->real) {
+        if (wk->diag_program) {
+            /* Says itself what it skips, once per variant or program
+             * (nothing to say when only instructions are counted). */
+            if (b.diag.present) hkb_diag_prepare(&b, w);
+            continue;
+        } else if (wk->real) {
             /* Present? Then its reference run under glibc (not for
              * instruction counts, which run no workload). */
             hkb_real_prepare(&b, wk, !b.instr_only);
@@ -735,16 +807,19 @@ int main(int argc, char **argv) {
         for (int rep = 0; rep < b.runs; rep++)
             for (int w = 0; w < b.nwork; w++) {
                 if (!b.work[w].ok) continue;
-                if (b.work[w].group) {
-                    /* A comparison: all its (variant, allocator) pairs as
-                     * one block, taken up once, at its first workload. */
+                /* The Diagnostics section has fewer runs (memcheck is slow). */
+                if (b.work[w].diag_program && rep >= b.diag.runs) continue;
+                if (b.work[w].group || b.work[w].diag_program) {
+                    /* A comparison, or the variants of one program of the
+                     * Diagnostics section: all its (variant, allocator)
+                     * pairs as one block, taken up once, at its first
+                     * workload. */
                     int first = 1;
-                    for (int o = 0; o < w; o++)
-                        first &= !(b.work[o].ok && b.work[o].group && !strcmp(b.work[o].group, b.work[w].group));
+                    for (int o = 0; o < w; o++) first &= !(b.work[o].ok && same_block(&b.work[o], &b.work[w]));
                     if (!first) continue;
                     int pw[HKB_MAX_WORKLOADS * HKB_MAX_ALLOCS], pa[HKB_MAX_WORKLOADS * HKB_MAX_ALLOCS], np = 0;
                     for (int v = w; v < b.nwork; v++) {
-                        if (!b.work[v].ok || !b.work[v].group || strcmp(b.work[v].group, b.work[w].group)) continue;
+                        if (!b.work[v].ok || !same_block(&b.work[v], &b.work[w])) continue;
                         for (int k = 0; k < nok; k++)
                             if (!b.work[v].only || !strcmp(b.work[v].only, b.alloc[oka[k]].name)) pw[np] = v, pa[np++] = oka[k];
                     }
@@ -786,6 +861,7 @@ int main(int argc, char **argv) {
     hkb_beyond_check(&b);
     hkb_summarise(&b);
     hkb_beyond_summarise(&b);
+    hkb_diag_summarise(&b);
     printf("\n");
     hkb_print_table(&b, stdout);
 

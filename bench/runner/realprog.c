@@ -27,6 +27,12 @@
  * the time figure is redis-benchmark's wall time for its requests.
  * Everything is bounded by the run's timeout, and every error path kills
  * the server (which also dies with the runner: PR_SET_PDEATHSIG).
+ *
+ * The Diagnostics section (diag.c) runs python3 and sqlite3 too, at a
+ * scale of its own and under its own variants (heapkit's debug and secure
+ * libraries, memcheck): hkb_real_run_launch takes the variant's preload,
+ * wrapper and environment. A reference run serves every workload of the
+ * same program at the same scale; each size of SQL script is written once.
  */
 #define _GNU_SOURCE
 #include "hkbench.h"
@@ -83,8 +89,11 @@ int hkb_real_set_program(const char *arg) {
     return -1;
 }
 
-/* "api": a variant of a Beyond malloc comparison (beyond.c). */
-const char *hkb_kind(const hkb_workload_t *w) { return w->real ? "real" : w->group ? "api" : "synthetic"; }
+/* "api": a variant of a Beyond malloc comparison (beyond.c);
+ * "diagnostics": a variant of the Diagnostics section (diag.c). */
+const char *hkb_kind(const hkb_workload_t *w) {
+    return w->diag_program ? "diagnostics" : w->real ? "real" : w->group ? "api" : "synthetic";
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -157,12 +166,9 @@ static const char *libc_path(void) {
 
 static void probe_so(hkb_t *b, char *out, size_t cap) { snprintf(out, cap, "%.3000s/libhkbench_probe.so", b->bin_dir); }
 
-/* The first line of a text, for an error message. */
-static void first_line(const char *s, char *out, size_t cap) {
-    if (!s) s = "";
-    while (*s == '\n' || *s == '\r') s++;
-    snprintf(out, cap, "%.*s", (int)strcspn(s, "\r\n"), s);
-}
+/* The first line of a text, for an error message (hkb_first_line: blank
+ * lines and banners skipped). */
+static void first_line(const char *s, char *out, size_t cap) { hkb_first_line(s, out, cap); }
 
 /* The last non-empty line of a file (a server's log), for an error message. */
 static void last_log_line(const char *path, char *out, size_t cap) {
@@ -319,21 +325,48 @@ static long write_sql(const char *path, double scale) {
     return st;
 }
 
+/* The script for a scale: written once per number of rows (the main table
+ * and the Diagnostics section run different sizes) in the scratch
+ * directory. Its path, or NULL when it cannot be written; *statements is
+ * its statement count. */
+static const char *sql_script(double scale, long *statements) {
+    static struct {
+        long rows, statements;
+        char path[PATH_MAX];
+    } script[8];
+    static int nscript;
+    long rows = sql_rows(scale);
+    for (int i = 0; i < nscript; i++)
+        if (script[i].rows == rows) {
+            *statements = script[i].statements;
+            return script[i].path;
+        }
+    if (nscript == 8 || tmp_init() != 0) return NULL;
+    char name[64];
+    snprintf(name, sizeof name, "real-sqlite-%ld.sql", rows);
+    tmp_path(script[nscript].path, sizeof script[nscript].path, name);
+    long st = write_sql(script[nscript].path, scale);
+    if (st < 0) return NULL;
+    script[nscript].rows = rows;
+    script[nscript].statements = *statements = st;
+    return script[nscript++].path;
+}
+
 /* ---- Running python3 and sqlite3 ---------------------------------------------------- */
 
-static long sql_statements;
-static char sql_path[PATH_MAX];
-
 /* One run of python3 or sqlite3 under the allocator whose preloaded copy is
- * run_path ("" = glibc); fills r (ok, error, figures, out_hash). With out
- * non-NULL, the output is handed back (the reference run keeps it). */
-static void run_program(hkb_t *b, hkb_workload_t *w, const char *run_path, const char *alloc, hkb_run_t *r,
-                        char **out) {
+ * run_path ("" = glibc); fills r (ok, error, figures, out_hash). `wrapper`
+ * (NULL-terminated, or NULL) goes ahead of the program's command line
+ * (valgrind), `more_env` (NULL-terminated, or NULL) adds to its
+ * environment. With out non-NULL, the output is handed back (the
+ * reference run keeps it). */
+static void run_program(hkb_t *b, hkb_workload_t *w, const char *run_path, const char *alloc,
+                        const char *const *wrapper, char *const *more_env, hkb_run_t *r, char **out) {
     char probe[PATH_MAX], probe_out[PATH_MAX], preload[2 * PATH_MAX + 2], scale[32], threads[16], script[PATH_MAX + 32];
     probe_so(b, probe, sizeof probe);
     tmp_path(probe_out, sizeof probe_out, "probe.txt");
     snprintf(preload, sizeof preload, "%s:%s", *run_path ? run_path : libc_path(), probe);
-    snprintf(scale, sizeof scale, "%g", b->scale);
+    snprintf(scale, sizeof scale, "%g", hkb_scale_of(b, w));
     snprintf(threads, sizeof threads, "%d", b->threads);
     snprintf(script, sizeof script, "%s/rp_python.py", b->bin_dir);
     char probe_env[PATH_MAX + 32];
@@ -342,13 +375,21 @@ static void run_program(hkb_t *b, hkb_workload_t *w, const char *run_path, const
      * object from malloc (pymalloc would serve those up to 512 bytes from
      * its own arenas, hiding the allocator), a fixed hash seed, no .pyc
      * writes and no inherited PYTHON* settings. */
-    char *env[] = { probe_env, "LC_ALL=C", "-PYTHON", "PYTHONMALLOC=malloc", "PYTHONHASHSEED=0",
-                    "PYTHONDONTWRITEBYTECODE=1", NULL };
+    char *env[16] = { probe_env, "LC_ALL=C", "-PYTHON", "PYTHONMALLOC=malloc", "PYTHONHASHSEED=0",
+                      "PYTHONDONTWRITEBYTECODE=1", NULL };
+    for (int i = 6, k = 0; more_env && more_env[k] && i < 15; i++, k++) env[i] = more_env[k];
     char read_cmd[PATH_MAX + 16];
-    snprintf(read_cmd, sizeof read_cmd, ".read %s", sql_path);
+    long statements = -1;
+    const char *sql = w->real == HKB_REAL_SQLITE ? sql_script(hkb_scale_of(b, w), &statements) : "";
+    snprintf(read_cmd, sizeof read_cmd, ".read %s", sql ? sql : "");
     char *py[] = { progs[P_PYTHON].path, "-s", script, "--scale", scale, "--threads", threads, NULL };
     char *sq[] = { progs[P_SQLITE].path, "-batch", "-bail", "-init", "/dev/null", ":memory:", read_cmd, NULL };
-    char **argv = w->real == HKB_REAL_PYTHON ? py : sq;
+    char **cmd_argv = w->real == HKB_REAL_PYTHON ? py : sq;
+    char *argv[32];
+    int argc = 0;
+    for (int i = 0; wrapper && wrapper[i] && argc < 16; i++) argv[argc++] = (char *)wrapper[i];
+    for (int i = 0; cmd_argv[i]; i++) argv[argc++] = cmd_argv[i];
+    argv[argc] = NULL;
 
     unlink(probe_out);
     r->done = 1;
@@ -356,6 +397,10 @@ static void run_program(hkb_t *b, hkb_workload_t *w, const char *run_path, const
     r->exit_code = -1;
     r->ops = r->live_peak = -1;
     r->hwm_kib = -1;
+    if (!sql) {
+        snprintf(r->error, sizeof r->error, "cannot write the SQL script in %.200s", tmp_dir);
+        return;
+    }
     hkb_child_t c;
     if (hkb_spawn_env(argv, preload, env, b->timeout_s, &c) != 0) {
         snprintf(r->error, sizeof r->error, "could not start %s: %s", argv[0], strerror(errno));
@@ -378,7 +423,7 @@ static void run_program(hkb_t *b, hkb_workload_t *w, const char *run_path, const
         long long nn, obj;
         if (last && sscanf(last + 1, "n %lld objects %lld", &nn, &obj) == 2) r->ops = obj;
     } else {
-        r->ops = sql_statements;
+        r->ops = statements;
     }
     if (c.timed_out)
         snprintf(r->error, sizeof r->error, "timed out after %.0f s", b->timeout_s);
@@ -1103,27 +1148,39 @@ void hkb_real_prepare(hkb_t *b, hkb_workload_t *w, int reference) {
     }
     w->ok = 1;
     if (!reference) return;
+    /* The same program at the same scale was prepared already (the
+     * Diagnostics section's variants of one program): its reference
+     * serves this workload too. */
+    double wscale = hkb_scale_of(b, w);
+    for (int o = 0; o < b->nwork; o++) {
+        hkb_workload_t *x = &b->work[o];
+        if (x == w || x->real != w->real || hkb_scale_of(b, x) != wscale || (!*x->ref_hash && !*x->ref_error))
+            continue;
+        snprintf(w->command, sizeof w->command, "%s", x->command);
+        snprintf(w->version, sizeof w->version, "%s", x->version);
+        snprintf(w->ref_hash, sizeof w->ref_hash, "%s", x->ref_hash);
+        snprintf(w->ref_error, sizeof w->ref_error, "%s", x->ref_error);
+        w->ref_out = x->ref_out;
+        return;
+    }
     if (tmp_init() != 0) {
         w->ok = 0;
         snprintf(w->reason, sizeof w->reason, "cannot create a temporary directory: %s", strerror(errno));
         return;
     }
     char scale[32];
-    snprintf(scale, sizeof scale, "%g", b->scale);
+    snprintf(scale, sizeof scale, "%g", wscale);
     if (w->real == HKB_REAL_PYTHON) {
         version_of(progs[P_PYTHON].path, w->version, sizeof w->version);
         snprintf(w->command, sizeof w->command,
                  "PYTHONMALLOC=malloc PYTHONHASHSEED=0 %.300s -s rp_python.py --scale %s --threads %d", progs[P_PYTHON].path,
                  scale, b->threads);
     } else if (w->real == HKB_REAL_SQLITE) {
-        if (!*sql_path) {
-            tmp_path(sql_path, sizeof sql_path, "real-sqlite.sql");
-            sql_statements = write_sql(sql_path, b->scale);
-            if (sql_statements < 0) {
-                w->ok = 0;
-                snprintf(w->reason, sizeof w->reason, "cannot write %.200s", sql_path);
-                return;
-            }
+        long sql_statements = -1;
+        if (!sql_script(wscale, &sql_statements)) {
+            w->ok = 0;
+            snprintf(w->reason, sizeof w->reason, "cannot write the SQL script in %.200s", tmp_dir);
+            return;
         }
         char v[160];
         version_of(progs[P_SQLITE].path, v, sizeof v);
@@ -1131,7 +1188,7 @@ void hkb_real_prepare(hkb_t *b, hkb_workload_t *w, int reference) {
         snprintf(w->version, sizeof w->version, "SQLite %.100s", v);
         snprintf(w->command, sizeof w->command,
                  "%.300s -batch -bail -init /dev/null :memory: \".read SCRIPT\" (%ld statements: %ld + %ld rows)",
-                 progs[P_SQLITE].path, sql_statements, sql_rows(b->scale), 2 * sql_rows(b->scale));
+                 progs[P_SQLITE].path, sql_statements, sql_rows(wscale), 2 * sql_rows(wscale));
     } else {
         /* "Redis server v=7.0.15 sha=.. malloc=jemalloc-5.3.0 bits=64 build=..":
          * the version and the allocator it was built with. */
@@ -1155,7 +1212,7 @@ void hkb_real_prepare(hkb_t *b, hkb_workload_t *w, int reference) {
     ref.rps = NAN;
     w->ref_hash[0] = 0;
     if (w->real == HKB_REAL_REDIS) run_redis(b, w, "", "glibc", &ref);
-    else run_program(b, w, "", "glibc", &ref, &w->ref_out);
+    else run_program(b, w, "", "glibc", NULL, NULL, &ref, &w->ref_out);
     if (ref.ok) {
         snprintf(w->ref_hash, sizeof w->ref_hash, "%s", ref.out_hash);
         printf("reference %-12s under glibc (untimed): %.2f s, output hash %s; %s\n", w->name, ref.wall_s, w->ref_hash,
@@ -1183,5 +1240,26 @@ void hkb_real_run(hkb_t *b, hkb_run_t *r) {
         return;
     }
     if (w->real == HKB_REAL_REDIS) run_redis(b, w, al->run_path, al->name, r);
-    else run_program(b, w, al->run_path, al->name, r, NULL);
+    else run_program(b, w, al->run_path, al->name, NULL, NULL, r, NULL);
+}
+
+void hkb_real_run_launch(hkb_t *b, hkb_run_t *r, const hkb_launch_t *l) {
+    hkb_workload_t *w = &b->work[r->w];
+    r->rps = NAN;
+    r->done = 1;
+    r->ok = 0;
+    r->exit_code = -1;
+    r->ops = r->live_peak = -1;
+    r->hwm_kib = -1;
+    if (w->real == HKB_REAL_REDIS) {
+        snprintf(r->error, sizeof r->error, "redis-server is not run this way");
+        return;
+    }
+    if (!*w->ref_hash) {
+        snprintf(r->error, sizeof r->error, "%s", w->ref_error);
+        return;
+    }
+    /* The preloaded library is the one that must serve malloc; without
+     * one (memcheck) glibc's libc.so is preloaded, as for glibc. */
+    run_program(b, w, *l->preload ? l->preload : "", l->label, l->wrapper, l->env, r, NULL);
 }

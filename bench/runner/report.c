@@ -2,8 +2,8 @@
  * figure: the configuration, each allocator (and why one was skipped),
  * each workload, every run with its samples, the per-pair summaries, the
  * geometric means, the Beyond malloc comparisons (beyond.c: their own
- * section of the table, and "beyond_malloc" in the JSON) and the
- * instruction counts. After writing, the file is
+ * section of the table, and "beyond_malloc" in the JSON), the Diagnostics
+ * section (diag.c; "diagnostics") and the instruction counts. After writing, the file is
  * parsed back with the strict parser: a malformed report is an error of
  * the runner, not something to find later in a chart.
  */
@@ -51,7 +51,7 @@ void hkb_print_table(hkb_t *b, FILE *f) {
                 "+-%", "cpu s", "peak RSS", "minflt", "eff", "t/glibc", "m/glibc", "t/best", "m/best");
         for (int w = 0; w < b->nwork; w++) {
             int shown = 0;
-            if (b->work[w].group) continue; /* in the Beyond malloc section */
+            if (!hkb_in_allocator_table(&b->work[w])) continue; /* Beyond malloc, Diagnostics */
             if (!b->work[w].ok) {
                 fprintf(f, "%-13s SKIPPED: %s\n", b->work[w].name, b->work[w].reason);
                 continue;
@@ -87,7 +87,7 @@ void hkb_print_table(hkb_t *b, FILE *f) {
             }
         int any_real = 0;
         for (int w = 0; w < b->nwork; w++) {
-            if (!b->work[w].ok || !b->work[w].real) continue;
+            if (!b->work[w].ok || !b->work[w].real || !hkb_in_allocator_table(&b->work[w])) continue;
             any_real = 1;
             if (b->work[w].real != HKB_REAL_REDIS) continue;
             fprintf(f, "\n%s: requests per second (median of redis-benchmark's total; higher is better):", b->work[w].name);
@@ -115,6 +115,7 @@ void hkb_print_table(hkb_t *b, FILE *f) {
         }
     }
     if (b->sum && !b->instr_only) hkb_beyond_print(b, f);
+    if (b->sum && !b->instr_only) hkb_diag_print(b, f);
     if (b->do_instr) {
         fprintf(f, "\ninstructions per malloc+free pair (callgrind; lower is better)\n");
         if (!b->ninstr) fprintf(f, "none: %s\n", b->instr_note);
@@ -307,6 +308,94 @@ static void write_beyond(hkb_t *b, jw_t *w) {
     jw_close(w, ']');
 }
 
+/* The Diagnostics section (diag.c): its variants (where each one's library
+ * or tool is, or why it is skipped), per program each variant's time and
+ * slowdown against plain heapkit and the target's verdict, the target
+ * overall and the geometric mean slowdown of each variant. */
+static void write_diag(hkb_t *b, jw_t *w) {
+    hkb_diag_t *dg = &b->diag;
+    jw_obj(w, "diagnostics");
+    jw_bool(w, "present", dg->present && b->sum);
+    jw_int(w, "runs", dg->runs);
+    jw_str(w, "left_out", dg->left_out);
+    jw_str(w, "figure", "wall time of the process (start-up and exit included), median of the runs");
+    jw_obj(w, "target");
+    jw_str(w, "description", "debug <= 3x plain heapkit where memcheck >= 20x plain heapkit");
+    jw_num(w, "debug_max", dg->debug_max);
+    jw_num(w, "memcheck_min", dg->memcheck_min);
+    jw_int(w, "programs", dg->target_programs);
+    jw_num(w, "worst_debug_slowdown", dg->worst_debug);
+    jw_str(w, "worst_program", dg->worst_prog >= 0 ? dg->prog[dg->worst_prog].name : NULL);
+    if (dg->target < 0) jw_str(w, "met", NULL);
+    else jw_bool(w, "met", dg->target);
+    jw_close(w, '}');
+    jw_arr(w, "variants");
+    for (int v = 0; dg->present && v < HKB_DIAG_NVARIANTS; v++) {
+        hkb_diag_tool_t *t = &dg->tool[v];
+        jw_obj(w, NULL);
+        jw_str(w, "name", t->name);
+        jw_str(w, "label", t->label);
+        jw_str(w, "slot", t->slot);
+        jw_str(w, "status", t->lib.ok ? "ok" : "skipped");
+        jw_str(w, "path", t->lib.path);
+        jw_str(w, "version", t->version);
+        jw_str(w, "reason", t->lib.ok ? "" : t->lib.reason);
+        jw_close(w, '}');
+    }
+    jw_close(w, ']');
+    jw_arr(w, "programs");
+    for (int k = 0; dg->present && b->sum && k < dg->nprog; k++) {
+        hkb_diag_prog_t *p = &dg->prog[k];
+        jw_obj(w, NULL);
+        jw_str(w, "name", p->name);
+        jw_str(w, "description", p->description);
+        jw_str(w, "kind", p->real ? "real" : "synthetic");
+        jw_num(w, "scale", p->scale);
+        jw_num(w, "memcheck_slowdown", p->slowdown[HKB_DIAG_MEMCHECK]);
+        jw_num(w, "debug_slowdown", p->slowdown[HKB_DIAG_DEBUG]);
+        if (p->target_applies < 0) jw_str(w, "target_applies", NULL);
+        else jw_bool(w, "target_applies", p->target_applies);
+        if (p->target < 0) jw_str(w, "target_met", NULL);
+        else jw_bool(w, "target_met", p->target);
+        jw_arr(w, "variants");
+        for (int v = 0; v < HKB_DIAG_NVARIANTS; v++) {
+            const char *why, *st = hkb_diag_status(b, p, v, &why);
+            int wk = p->w[v];
+            const hkb_summary_t *s = NULL;
+            if (wk >= 0 && (!strcmp(st, "ok") || !strcmp(st, "failed")))
+                for (int a = 0; a < b->nalloc; a++)
+                    if (b->sum[wk * b->nalloc + a].present) s = &b->sum[wk * b->nalloc + a];
+            jw_obj(w, NULL);
+            jw_str(w, "variant", dg->tool[v].name);
+            jw_str(w, "workload", wk >= 0 ? b->work[wk].name : NULL);
+            jw_str(w, "status", st);
+            jw_str(w, "reason", why);
+            jw_int(w, "n_ok", s ? s->n_ok : 0);
+            jw_int(w, "n_fail", s ? s->n_fail : 0);
+            jw_num(w, "time_s", p->time_s[v]);
+            jw_num(w, "time_min_s", s && s->n_ok ? s->wall.min : NAN);
+            jw_num(w, "time_max_s", s && s->n_ok ? s->wall.max : NAN);
+            jw_num(w, "cpu_s", p->cpu_s[v]);
+            jw_num(w, "maxrss_kib", s && s->n_ok ? s->rss_kib.median : NAN);
+            jw_num(w, "slowdown", p->slowdown[v]);
+            jw_close(w, '}');
+        }
+        jw_close(w, ']');
+        jw_close(w, '}');
+    }
+    jw_close(w, ']');
+    jw_arr(w, "geomean");
+    for (int v = 0; dg->present && b->sum && v < HKB_DIAG_NVARIANTS; v++) {
+        jw_obj(w, NULL);
+        jw_str(w, "variant", dg->tool[v].name);
+        jw_num(w, "slowdown", dg->geomean[v]);
+        jw_int(w, "programs", dg->geomean_n[v]);
+        jw_close(w, '}');
+    }
+    jw_close(w, ']');
+    jw_close(w, '}');
+}
+
 int hkb_write_json(hkb_t *b, const char *path) {
     FILE *f = fopen(path, "w");
     if (!f) return -1;
@@ -365,6 +454,9 @@ int hkb_write_json(hkb_t *b, const char *path) {
         jw_str(&w, "group", wk->group);
         jw_str(&w, "variant", wk->variant);
         jw_str(&w, "library", wk->library);
+        jw_num(&w, "scale", hkb_scale_of(b, wk));
+        jw_str(&w, "diag_program", wk->diag_program);
+        jw_str(&w, "diag_variant", wk->diag_program ? b->diag.tool[wk->diag_variant].name : NULL);
         jw_close(&w, '}');
     }
     jw_close(&w, ']');
@@ -479,6 +571,7 @@ int hkb_write_json(hkb_t *b, const char *path) {
     jw_close(&w, ']');
 
     write_beyond(b, &w);
+    write_diag(b, &w);
 
     jw_obj(&w, "instructions");
     jw_bool(&w, "measured", b->do_instr && b->ninstr > 0);

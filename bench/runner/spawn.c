@@ -221,6 +221,30 @@ void hkb_child_free(hkb_child_t *c) {
     c->out = NULL;
 }
 
+/* A line made only of '=', '-', '*' and blanks says nothing (ASan opens
+ * its report with a row of '='). */
+static int banner_line(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!strchr("=-* \t\r", s[i])) return 0;
+    return 1;
+}
+
+void hkb_first_line(const char *text, char *out, size_t cap) {
+    const char *s = text ? text : "";
+    for (;;) {
+        size_t n = strcspn(s, "\r\n");
+        if (!banner_line(s, n)) {
+            snprintf(out, cap, "%.*s", (int)n, s);
+            return;
+        }
+        if (!s[n]) {
+            snprintf(out, cap, "%s", "");
+            return;
+        }
+        s += n + 1;
+    }
+}
+
 int hkb_kv(const char *line, const char *key, char *val, size_t cap) {
     size_t kl = strlen(key);
     const char *end = strchr(line, '\n');

@@ -4,7 +4,8 @@
  * geometric means over workloads. Only successful runs count. The Beyond
  * malloc comparisons (beyond.c) get their summaries here too, with the
  * workload's own time and its timed parts, but compare APIs rather than
- * allocators: they stay out of the geometric means.
+ * allocators: they stay out of the geometric means. So do the Diagnostics
+ * section's variants (diag.c), whose figures are slowdowns of their own.
  */
 #include "hkbench.h"
 
@@ -185,7 +186,7 @@ void hkb_summarise(hkb_t *b) {
         int k = 0, kb = 0;
         for (int w = 0; w < nw; w++) {
             hkb_summary_t *s = &b->sum[w * na + a];
-            if (b->work[w].group) continue; /* an API comparison (beyond.c) */
+            if (!hkb_in_allocator_table(&b->work[w])) continue; /* beyond.c's or diag.c's */
             if (isfinite(s->time_vs_glibc) && isfinite(s->rss_vs_glibc)) {
                 t[k] = s->time_vs_glibc;
                 r[k] = s->rss_vs_glibc;

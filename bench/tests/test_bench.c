@@ -458,7 +458,8 @@ static const char *required[] = {
     "workloads[].reason:string", "workloads[].kind:string", "workloads[].command:string",
     "workloads[].version:string", "workloads[].live_known:bool", "workloads[].reference_hash:string",
     "workloads[].reference_error:string", "workloads[].group:string|null", "workloads[].variant:string|null",
-    "workloads[].library:string|null",
+    "workloads[].library:string|null", "workloads[].scale:number", "workloads[].diag_program:string|null",
+    "workloads[].diag_variant:string|null",
     "runs[].workload:string", "runs[].allocator:string", "runs[].rep:number", "runs[].done:bool", "runs[].ok:bool",
     "runs[].exit_code:number", "runs[].signal:number", "runs[].timed_out:bool", "runs[].error:string",
     "runs[].wall_s:number", "runs[].cpu_s:number", "runs[].user_s:number", "runs[].sys_s:number",
@@ -497,6 +498,29 @@ static const char *required[] = {
     "beyond_malloc[]?.rows[].allocator:string|null", "beyond_malloc[]?.rows[].status:string",
     "beyond_malloc[]?.rows[].reason:string", "beyond_malloc[]?.rows[].n_ok:number",
     "beyond_malloc[]?.rows[].figure_s:number|null", "beyond_malloc[]?.rows[].speedup_of_ours:number|null",
+    "diagnostics:object", "diagnostics.present:bool", "diagnostics.runs:number", "diagnostics.left_out:string",
+    "diagnostics.figure:string", "diagnostics.target.description:string", "diagnostics.target.debug_max:number",
+    "diagnostics.target.memcheck_min:number", "diagnostics.target.programs:number",
+    "diagnostics.target.worst_debug_slowdown:number|null", "diagnostics.target.worst_program:string|null",
+    "diagnostics.target.met:bool|null", "diagnostics.variants:array", "diagnostics.variants[]?.name:string",
+    "diagnostics.variants[]?.label:string", "diagnostics.variants[]?.slot:string",
+    "diagnostics.variants[]?.status:string", "diagnostics.variants[]?.path:string",
+    "diagnostics.variants[]?.version:string", "diagnostics.variants[]?.reason:string", "diagnostics.programs:array",
+    "diagnostics.programs[]?.name:string", "diagnostics.programs[]?.description:string",
+    "diagnostics.programs[]?.kind:string", "diagnostics.programs[]?.scale:number",
+    "diagnostics.programs[]?.memcheck_slowdown:number|null", "diagnostics.programs[]?.debug_slowdown:number|null",
+    "diagnostics.programs[]?.target_applies:bool|null", "diagnostics.programs[]?.target_met:bool|null",
+    "diagnostics.programs[]?.variants[].variant:string", "diagnostics.programs[]?.variants[].workload:string|null",
+    "diagnostics.programs[]?.variants[].status:string", "diagnostics.programs[]?.variants[].reason:string",
+    "diagnostics.programs[]?.variants[].n_ok:number", "diagnostics.programs[]?.variants[].n_fail:number",
+    "diagnostics.programs[]?.variants[].time_s:number|null",
+    "diagnostics.programs[]?.variants[].time_min_s:number|null",
+    "diagnostics.programs[]?.variants[].time_max_s:number|null",
+    "diagnostics.programs[]?.variants[].cpu_s:number|null",
+    "diagnostics.programs[]?.variants[].maxrss_kib:number|null",
+    "diagnostics.programs[]?.variants[].slowdown:number|null", "diagnostics.geomean:array",
+    "diagnostics.geomean[]?.variant:string", "diagnostics.geomean[]?.slowdown:number|null",
+    "diagnostics.geomean[]?.programs:number",
     "instructions.measured:bool", "instructions.method:string", "instructions.results:array",
 };
 
@@ -595,6 +619,147 @@ static void check_beyond(const jval_t *v, int heapkit) {
     CHECK(tree_runs >= 2);
 }
 
+/* ---- The Diagnostics section's JSON ------------------------------------------------ */
+
+static int count_runs(const jval_t *runs, const char *workload, const char *alloc, int *ok);
+
+static const char *const diag_variants[] = { "heapkit", "debug", "secure", "memcheck", "asan" };
+
+static int close_to(double a, double b) { return fabs(a - b) <= 1e-7 * fabs(b); }
+
+/* A number field, or NAN when it is null (or missing: the required
+ * fields check that separately). */
+static double num_or_nan(const jval_t *o, const char *k) {
+    const jval_t *x = json_get(o, k);
+    return x && x->type == J_NUMBER ? x->num : NAN;
+}
+
+/* The object that must have served malloc in a run of a variant: the
+ * copy of its own library, glibc's libc under memcheck (whose
+ * replacement dlsym cannot see), libasan in the ASan builds. */
+static int malloc_from_fits(const char *variant, const char *from) {
+    const char *base = strrchr(from, '/') ? strrchr(from, '/') + 1 : from;
+    if (!strcmp(variant, "heapkit")) return !strncmp(base, "libheapkit.so", 13);
+    if (!strcmp(variant, "debug")) return !strncmp(base, "libheapkit-debug.so", 19);
+    if (!strcmp(variant, "secure")) return !strncmp(base, "libheapkit-secure.so", 20);
+    if (!strcmp(variant, "memcheck")) return !strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5);
+    return !strncmp(base, "libasan", 7);
+}
+
+/* The Diagnostics section of a runner's JSON: its figures agree with one
+ * another and, with `with_runs`, with the runs (their number, who served
+ * malloc, the slot they took). Every cell is ok, skipped with a reason,
+ * n/a (ASan on a real program) or, unless `all_ok`, failed with a reason.
+ * Returns the number of cells that ran. */
+static int check_diag(const jval_t *v, int all_ok, int with_runs) {
+    const jval_t *d = json_get(v, "diagnostics");
+    REQUIRE(d && json_get(d, "present")->num == 1);
+    const jval_t *tg = json_get(d, "target"), *vars = json_get(d, "variants"), *progs = json_get(d, "programs");
+    const jval_t *geo = json_get(d, "geomean"), *runs = json_get(v, "runs");
+    int nruns = (int)json_get(d, "runs")->num;
+    CHECK(nruns >= 1 && nruns <= 3);
+    double dmax = json_get(tg, "debug_max")->num, mmin = json_get(tg, "memcheck_min")->num;
+    CHECK(dmax == 3 && mmin == 20);
+    REQUIRE(vars->n == 5 && geo->n == 5 && progs->n >= 1);
+    for (int k = 0; k < 5; k++) {
+        const jval_t *x = vars->item[k];
+        CHECK(!strcmp(json_get(x, "name")->str, diag_variants[k]));
+        const char *st = json_get(x, "status")->str;
+        CHECK(!strcmp(st, "ok") || !strcmp(st, "skipped"));
+        CHECK(!strcmp(st, "ok") == !*json_get(x, "reason")->str);
+        CHECK(!strcmp(json_get(x, "slot")->str, k < 3 ? "heapkit" : "glibc"));
+    }
+    double logsum[5] = { 0 }, worst = NAN;
+    int nlog[5] = { 0 }, judged = 0, ran = 0;
+    const char *worst_prog = NULL;
+    for (int i = 0; i < progs->n; i++) {
+        const jval_t *p = progs->item[i], *pv = json_get(p, "variants");
+        const char *pname = json_get(p, "name")->str;
+        int real = !strcmp(json_get(p, "kind")->str, "real");
+        REQUIRE(pv && pv->n == 5);
+        double plain = num_or_nan(pv->item[0], "time_s");
+        for (int k = 0; k < 5; k++) {
+            const jval_t *c = pv->item[k];
+            const char *st = json_get(c, "status")->str, *why = json_get(c, "reason")->str;
+            const jval_t *wk = json_get(c, "workload");
+            double t = num_or_nan(c, "time_s"), x = num_or_nan(c, "slowdown");
+            CHECK(!strcmp(json_get(c, "variant")->str, diag_variants[k]));
+            if (!strcmp(st, "n/a")) {
+                /* Only ASan, only on Debian's binaries. */
+                CHECK(k == 4 && real && wk->type == J_NULL && strstr(why, "cannot be rebuilt"));
+            } else if (!strcmp(st, "skipped")) {
+                CHECK(*why && isnan(t) && isnan(x));
+                if (wk->type == J_STRING && with_runs) CHECK(count_runs(runs, wk->str, NULL, NULL) == 0);
+                /* A skipped variant's cells say its reason. */
+                const char *vr = json_get(vars->item[k], "reason")->str;
+                if (!strcmp(json_get(vars->item[k], "status")->str, "skipped"))
+                    CHECK(!strncmp(vr, why, strlen(why)) && strlen(why) > 10);
+            } else if (!strcmp(st, "failed")) {
+                if (all_ok) fprintf(stderr, "diagnostics: %s under %s failed: %s\n", pname, diag_variants[k], why);
+                CHECK(!all_ok && *why && isnan(t) && isnan(x) && json_get(c, "n_ok")->num == 0);
+            } else {
+                REQUIRE(!strcmp(st, "ok"));
+                ran++;
+                CHECK(t > 0 && json_get(c, "time_min_s")->num <= t && t <= json_get(c, "time_max_s")->num);
+                CHECK(json_get(c, "n_ok")->num >= 1 && json_get(c, "n_ok")->num + json_get(c, "n_fail")->num == nruns);
+                if (all_ok) CHECK(json_get(c, "n_fail")->num == 0);
+                /* The slowdown is the time over plain heapkit's. */
+                if (isfinite(plain)) CHECK(close_to(x, t / plain));
+                else CHECK(isnan(x));
+                if (k == 0) CHECK(x == 1);
+                if (with_runs) {
+                    CHECK(wk->type == J_STRING);
+                    int ok = 0;
+                    CHECK(count_runs(runs, wk->str, NULL, &ok) == nruns && ok == json_get(c, "n_ok")->num);
+                    for (int r = 0; runs && r < runs->n; r++) {
+                        const jval_t *run = runs->item[r];
+                        if (strcmp(json_get(run, "workload")->str, wk->str) || json_get(run, "ok")->num != 1) continue;
+                        const char *from = json_get(run, "malloc_from")->str;
+                        if (!malloc_from_fits(diag_variants[k], from))
+                            fprintf(stderr, "%s: malloc from %s\n", wk->str, from);
+                        CHECK(malloc_from_fits(diag_variants[k], from));
+                        CHECK(!strcmp(json_get(run, "allocator")->str, k < 3 ? "heapkit" : "glibc"));
+                    }
+                }
+            }
+            if (isfinite(x)) logsum[k] += log(x), nlog[k]++;
+        }
+        /* The target, per program. */
+        double mc = num_or_nan(pv->item[3], "slowdown"), dbg = num_or_nan(pv->item[1], "slowdown");
+        CHECK(num_or_nan(p, "memcheck_slowdown") == mc || (isnan(mc) && isnan(num_or_nan(p, "memcheck_slowdown"))));
+        CHECK(num_or_nan(p, "debug_slowdown") == dbg || (isnan(dbg) && isnan(num_or_nan(p, "debug_slowdown"))));
+        const jval_t *applies = json_get(p, "target_applies"), *met = json_get(p, "target_met");
+        if (isfinite(mc)) CHECK(applies->type == J_BOOL && (applies->num == 1) == (mc >= mmin));
+        else CHECK(applies->type == J_NULL);
+        if (isfinite(mc) && mc >= mmin && isfinite(dbg)) {
+            CHECK(met->type == J_BOOL && (met->num == 1) == (dbg <= dmax));
+            judged++;
+            if (!(dbg <= worst)) worst = dbg, worst_prog = pname;
+        } else {
+            CHECK(met->type == J_NULL);
+        }
+    }
+    /* Overall: the largest debug slowdown where the target applies. */
+    CHECK(json_get(tg, "programs")->num == judged);
+    const jval_t *wp = json_get(tg, "worst_program"), *tmet = json_get(tg, "met");
+    if (judged) {
+        CHECK(num_or_nan(tg, "worst_debug_slowdown") == worst);
+        CHECK(wp->type == J_STRING && !strcmp(wp->str, worst_prog));
+        CHECK(tmet->type == J_BOOL && (tmet->num == 1) == (worst <= dmax));
+    } else {
+        CHECK(isnan(num_or_nan(tg, "worst_debug_slowdown")) && wp->type == J_NULL && tmet->type == J_NULL);
+    }
+    /* Geometric means over the programs where each variant ran. */
+    for (int k = 0; k < 5; k++) {
+        const jval_t *g = geo->item[k];
+        CHECK(!strcmp(json_get(g, "variant")->str, diag_variants[k]));
+        CHECK(json_get(g, "programs")->num == nlog[k]);
+        if (nlog[k]) CHECK(close_to(num_or_nan(g, "slowdown"), exp(logsum[k] / nlog[k])));
+        else CHECK(isnan(num_or_nan(g, "slowdown")));
+    }
+    return ran;
+}
+
 static void test_runner(const char *runner, const char *out, const char *heapkit) {
     char allocs[64];
     snprintf(allocs, sizeof allocs, "glibc%s", heapkit ? ",heapkit" : "");
@@ -628,6 +793,7 @@ static void test_runner(const char *runner, const char *out, const char *heapkit
     for (int i = 0; i < runs->n; i++) {
         const jval_t *a = json_get(runs->item[i], "allocator"), *ok = json_get(runs->item[i], "ok");
         if (!a || a->type != J_STRING || !ok) continue;
+        if (!strncmp(json_get(runs->item[i], "workload")->str, "diag-", 5)) continue; /* check_diag's */
         if (!strcmp(a->str, "glibc")) glibc_runs++, glibc_ok += ok->num == 1;
         if (!strcmp(a->str, "heapkit")) hk_runs++, hk_ok += ok->num == 1;
     }
@@ -635,13 +801,18 @@ static void test_runner(const char *runner, const char *out, const char *heapkit
      * installed (and are then checked like the others), and the 13 variants
      * of the Beyond malloc comparisons: those whose program is built run,
      * under glibc, heapkit or both. */
-    int nsyn = 0, nreal = 0, napi = 0, api_glibc = 0, api_hk = 0;
+    int nsyn = 0, nreal = 0, napi = 0, api_glibc = 0, api_hk = 0, ndiag = 0;
     for (int i = 0; i < works->n; i++) {
         const jval_t *k = json_get(works->item[i], "kind"), *st = json_get(works->item[i], "status");
         const jval_t *only = json_get(works->item[i], "only");
         int ok = st && !strcmp(st->str, "ok");
         if (k && !strcmp(k->str, "synthetic")) nsyn++;
         if (k && !strcmp(k->str, "real") && ok) nreal++;
+        if (k && !strcmp(k->str, "diagnostics")) {
+            ndiag++;
+            CHECK(!strncmp(json_get(works->item[i], "name")->str, "diag-", 5));
+            CHECK(json_get(works->item[i], "diag_program")->type == J_STRING);
+        }
         if (k && !strcmp(k->str, "api")) {
             napi++;
             if (!ok) {
@@ -653,7 +824,10 @@ static void test_runner(const char *runner, const char *out, const char *heapkit
             api_hk += only->type == J_NULL || !strcmp(only->str, "heapkit");
         }
     }
-    CHECK(nsyn == 14 && napi == 13 && works->n == 30);
+    /* The Diagnostics section, quick: its 7 programs but real-python (6
+     * with 5 variants, real-sqlite without ASan: 29 workloads). */
+    CHECK(nsyn == 14 && napi == 13 && ndiag == 29 && works->n == 59);
+    CHECK(!strcmp(json_get(json_get(v, "diagnostics"), "left_out")->str, "real-python"));
     printf("note: %d of the 3 real programs installed and run\n", nreal);
     CHECK(glibc_runs == 2 * (13 + nreal + api_glibc)); /* arena-destroy runs under heapkit only */
     CHECK(glibc_ok == glibc_runs);
@@ -669,6 +843,15 @@ static void test_runner(const char *runner, const char *out, const char *heapkit
     const jval_t *gg = find_row(json_get(v, "geomean"), "allocator", "glibc", NULL, NULL);
     CHECK(gg && json_get(gg, "workloads_vs_glibc")->num == 13 + nreal);
     check_beyond(v, heapkit != NULL);
+    /* Quick: one run of each; tiny sizes, but every variant that is there works. */
+    CHECK(json_get(json_get(v, "diagnostics"), "runs")->num == 1);
+    int diag_ran = check_diag(v, 1, 1);
+    printf("note: %d cells of the Diagnostics section ran\n", diag_ran);
+    const jval_t *dprogs = json_get(json_get(v, "diagnostics"), "programs");
+    CHECK(dprogs->n == 6);
+    for (int i = 0; heapkit && i < dprogs->n; i++) /* the baseline, where heapkit is */
+        if (!strcmp(json_get(dprogs->item[i], "kind")->str, "synthetic"))
+            CHECK(!strcmp(json_get(json_get(dprogs->item[i], "variants")->item[0], "status")->str, "ok"));
     const jval_t *g = find_row(sum, "workload", "small-lifo", "allocator", "glibc");
     REQUIRE(g != NULL);
     CHECK(json_get(g, "time_vs_glibc")->num == 1.0 && json_get(g, "rss_vs_glibc")->num == 1.0);
@@ -682,6 +865,7 @@ static void test_runner(const char *runner, const char *out, const char *heapkit
     for (int i = 0; i < sum->n; i++) {
         const jval_t *e = json_get(sum->item[i], "efficiency"), *wn = json_get(sum->item[i], "workload");
         const jval_t *wk = wn ? find_row(works, "name", wn->str, NULL, NULL) : NULL;
+        if (wk && !strcmp(json_get(wk, "kind")->str, "diagnostics")) continue; /* slowdowns are its figures */
         int real = wk && !strcmp(json_get(wk, "kind")->str, "real");
         if (real) CHECK(e && e->type == J_NULL);
         else CHECK(e && e->type == J_NUMBER && e->num > 0 && e->num <= 1.0);
@@ -704,6 +888,8 @@ static void test_runner(const char *runner, const char *out, const char *heapkit
     const char *groups[] = { "id=\"beyond\"", "id=\"beyond-pool\"", "id=\"beyond-cache\"", "id=\"beyond-cache-xt\"",
                              "id=\"beyond-tree\"" };
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) CHECK(strstr(html, groups[i]) != NULL);
+    CHECK(strstr(html, "id=\"diagnostics\"") && strstr(html, "slowdown against plain heapkit"));
+    CHECK(!strstr(html, "id=\"w-diag-")); /* not among the allocator workloads */
     const char *names[] = { "small-lifo", "small-fifo", "small-random", "mixed", "larson", "prodcons", "threads",
                             "realloc", "large", "large-cycle", "falseshare", "frag", "arena-free", "arena-destroy",
                             "real-python", "real-sqlite", "real-redis" };
@@ -722,6 +908,9 @@ static void test_runner(const char *runner, const char *out, const char *heapkit
     char *txt = slurp(path, NULL);
     CHECK(txt && strstr(txt, "geometric mean over workloads"));
     CHECK(txt && strstr(txt, "== Beyond malloc") && strstr(txt, "\ntree: ") && strstr(txt, "teardown"));
+    CHECK(txt && strstr(txt, "== Diagnostics") && strstr(txt, "\ntarget: debug <= 3x plain heapkit where memcheck >= 20x: "));
+    const char *dsec = txt ? strstr(txt, "== Diagnostics") : NULL;
+    CHECK(dsec && strstr(dsec, "\nreal-sqlite ") && !strstr(dsec, "\nreal-python ")); /* (quick) */
     free(txt);
 }
 
@@ -1223,9 +1412,415 @@ static void test_beyondcheck(const char *runner, const char *out, const char *bi
     }
 }
 
+/* ---- diagunits: the Diagnostics section's figures from runs made up here ------------- */
+
+/* The programs of the made-up section and the median time of each variant
+ * (3 runs: 0.9, 1 and 1.2 times it); 0: the variant has no run; -1: its
+ * runs fail. */
+typedef struct {
+    const char *program;
+    double t[HKB_DIAG_NVARIANTS];
+} made_up_t;
+
+static void made_up_runs(hkb_t *b, const made_up_t *m, int nm) {
+    free(b->run);
+    b->run = calloc((size_t)(nm * HKB_DIAG_NVARIANTS * 3), sizeof *b->run);
+    REQUIRE(b->run != NULL);
+    b->nrun = 0;
+    for (int w = 0; w < b->nwork; w++) {
+        const hkb_workload_t *wk = &b->work[w];
+        const made_up_t *x = NULL;
+        for (int i = 0; i < nm; i++)
+            if (!strcmp(m[i].program, wk->diag_program)) x = &m[i];
+        REQUIRE(x != NULL);
+        double t = x->t[wk->diag_variant];
+        if (t == 0 || !wk->ok) continue;
+        for (int rep = 0; rep < 3; rep++) {
+            hkb_run_t *r = &b->run[b->nrun++];
+            memset(r, 0, sizeof *r);
+            r->w = w;
+            r->a = !strcmp(wk->only, "glibc") ? 0 : 1;
+            r->rep = rep;
+            r->done = 1;
+            r->ok = t > 0;
+            r->exit_code = t > 0 ? 0 : 1;
+            if (t < 0) snprintf(r->error, sizeof r->error, "exit 1: made up to fail");
+            r->wall_s = r->cpu_s = t > 0 ? t * (rep == 0 ? 0.9 : rep == 1 ? 1 : 1.2) : 0;
+            r->maxrss_kib = 1000;
+            r->ops = r->live_peak = 1;
+            r->rps = r->work_s = NAN;
+        }
+    }
+    free(b->sum);
+    hkb_summarise(b);
+    hkb_diag_summarise(b);
+}
+
+static void test_diagunits(const char *out) {
+    static hkb_t b;
+    mkdirs(out);
+    b.mode = "full";
+    b.scale = 1;
+    b.runs = 3;
+    b.threads = 2;
+    b.max_fail = 2;
+    snprintf(b.out_dir, sizeof b.out_dir, "%s", out);
+    snprintf(b.bin_dir, sizeof b.bin_dir, "/nonexistent/bin");
+    snprintf(b.started, sizeof b.started, "2026-01-01T00:00:00Z");
+    snprintf(b.host, sizeof b.host, "made up");
+    b.nalloc = 2;
+    snprintf(b.alloc[0].name, sizeof b.alloc[0].name, "glibc");
+    snprintf(b.alloc[1].name, sizeof b.alloc[1].name, "heapkit");
+    snprintf(b.alloc[1].path, sizeof b.alloc[1].path, "/made/up/libheapkit.so");
+    b.alloc[0].ok = b.alloc[1].ok = 1;
+    int n;
+    const hkb_workload_t *all = hkb_diag_workloads(&n);
+    const char *chosen[] = { "small-random", "mixed", "larson", "realloc", "arena-free", "real-sqlite" };
+    for (int i = 0; i < n; i++)
+        for (size_t k = 0; k < sizeof chosen / sizeof chosen[0]; k++)
+            if (!strcmp(all[i].diag_program, chosen[k])) b.work[b.nwork++] = all[i];
+    CHECK(b.nwork == 5 * 5 + 4); /* no ASan variant of real-sqlite */
+    REQUIRE(b.nwork == 29);
+    hkb_diag_init(&b, "/made/up/libheapkit.so", 0);
+    hkb_diag_t *dg = &b.diag;
+    CHECK(dg->present && dg->nprog == 6 && dg->runs == 3);
+    /* The libraries are looked for beside heapkit's: not there. */
+    CHECK(!dg->tool[HKB_DIAG_DEBUG].lib.ok && !dg->tool[HKB_DIAG_SECURE].lib.ok);
+    CHECK(!strcmp(dg->tool[HKB_DIAG_SECURE].lib.path, "/made/up/libheapkit-secure.so"));
+    CHECK(strstr(dg->tool[HKB_DIAG_SECURE].lib.reason, "/made/up/libheapkit-secure.so not built yet (make build"));
+    /* As if debug, memcheck and ASan were found; secure stays missing. */
+    dg->tool[HKB_DIAG_PLAIN].lib.ok = dg->tool[HKB_DIAG_DEBUG].lib.ok = 1;
+    dg->tool[HKB_DIAG_MEMCHECK].lib.ok = dg->tool[HKB_DIAG_ASAN].lib.ok = 1;
+    for (int w = 0; w < b.nwork; w++) {
+        hkb_workload_t *wk = &b.work[w];
+        wk->ok = dg->tool[wk->diag_variant].lib.ok;
+        if (!wk->ok) snprintf(wk->reason, sizeof wk->reason, "%s", dg->tool[wk->diag_variant].lib.reason);
+    }
+    /*                        heapkit debug secure memcheck asan */
+    made_up_t m[] = { { "small-random", { 1.0, 2.5, 1.1, 30, 8 } },   /* applies, met */
+                      { "mixed", { 1.0, 3.5, 1.1, 25, 4 } },          /* applies, not met */
+                      { "larson", { 1.0, 5, 1.1, 10, 3 } },           /* memcheck under 20x: not judged */
+                      { "realloc", { -1, 2, 1.1, 40, 5 } },           /* no baseline: no slowdowns */
+                      { "arena-free", { 0.5, 1.5, 0.6, 10, 2 } },     /* on both bounds: 3x, 20x: met */
+                      { "real-sqlite", { 0.5, 1.0, 0.6, 15, 0 } } };  /* 2x, 30x: met */
+    made_up_runs(&b, m, 6);
+    hkb_diag_prog_t *p = dg->prog;
+    CHECK(!strcmp(p[0].name, "small-random") && !strcmp(p[5].name, "real-sqlite") && p[5].real);
+    CHECK(p[0].slowdown[HKB_DIAG_PLAIN] == 1 && p[0].slowdown[HKB_DIAG_DEBUG] == 2.5);
+    CHECK(p[0].target_applies == 1 && p[0].target == 1);
+    CHECK(p[1].target_applies == 1 && p[1].target == 0);
+    CHECK(p[2].target_applies == 0 && p[2].target == -1 && p[2].slowdown[HKB_DIAG_DEBUG] == 5);
+    CHECK(isnan(p[3].time_s[HKB_DIAG_PLAIN]) && isnan(p[3].slowdown[HKB_DIAG_DEBUG]) && p[3].time_s[HKB_DIAG_DEBUG] == 2);
+    CHECK(p[3].target_applies == -1 && p[3].target == -1);
+    CHECK(p[4].slowdown[HKB_DIAG_DEBUG] == 3 && p[4].slowdown[HKB_DIAG_MEMCHECK] == 20 && p[4].target == 1);
+    CHECK(p[5].target == 1 && isnan(p[5].slowdown[HKB_DIAG_SECURE]) && isnan(p[5].slowdown[HKB_DIAG_ASAN]));
+    CHECK(dg->target_programs == 4 && dg->worst_debug == 3.5 && dg->worst_prog == 1 && dg->target == 0);
+    CHECK(dg->geomean_n[HKB_DIAG_PLAIN] == 5 && dg->geomean[HKB_DIAG_PLAIN] == 1);
+    CHECK(dg->geomean_n[HKB_DIAG_DEBUG] == 5 &&
+          fabs(dg->geomean[HKB_DIAG_DEBUG] - pow(2.5 * 3.5 * 5 * 3 * 2, 1 / 5.0)) < 1e-12);
+    CHECK(dg->geomean_n[HKB_DIAG_ASAN] == 4 && fabs(dg->geomean[HKB_DIAG_ASAN] - pow(8 * 4 * 3 * 4, 0.25)) < 1e-12);
+    CHECK(dg->geomean_n[HKB_DIAG_SECURE] == 0 && isnan(dg->geomean[HKB_DIAG_SECURE]));
+    const char *why;
+    CHECK(!strcmp(hkb_diag_status(&b, &p[5], HKB_DIAG_ASAN, &why), "n/a") && strstr(why, "-fsanitize=address"));
+    CHECK(!strcmp(hkb_diag_status(&b, &p[0], HKB_DIAG_SECURE, &why), "skipped") && strstr(why, "not built yet"));
+    CHECK(!strcmp(hkb_diag_status(&b, &p[3], HKB_DIAG_PLAIN, &why), "failed") && !strcmp(why, "exit 1: made up to fail"));
+    CHECK(!strcmp(hkb_diag_status(&b, &p[3], HKB_DIAG_DEBUG, &why), "ok"));
+    /* Not an allocator workload: in no geometric mean of the table. */
+    CHECK(b.geo[0].n_glibc == 0 && b.geo[1].n_glibc == 0);
+
+    /* The JSON says the same, and holds together (check_diag). */
+    char path[PATH_MAX + 32], err[300];
+    snprintf(path, sizeof path, "%s/bench.json", out);
+    REQUIRE(hkb_write_json(&b, path) == 0);
+    jval_t *v = load_json(out);
+    REQUIRE(v != NULL);
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+        if (strncmp(required[i], "diagnostics", 11) && strncmp(required[i], "workloads", 9)) continue;
+        int ok = json_require(v, required[i], err, sizeof err);
+        if (!ok) fprintf(stderr, "bench.json: %s\n", err);
+        CHECK(ok);
+    }
+    CHECK(check_diag(v, 0, 0) == 6 * 5 - 6 - 1 - 1); /* all but secure, ASan on sqlite, realloc's baseline */
+    const jval_t *tg = json_get(json_get(v, "diagnostics"), "target");
+    CHECK(json_get(tg, "met")->type == J_BOOL && json_get(tg, "met")->num == 0);
+    CHECK(!strcmp(json_get(tg, "worst_program")->str, "mixed") && json_get(tg, "programs")->num == 4);
+    const jval_t *sv = json_get(json_get(v, "diagnostics"), "variants")->item[HKB_DIAG_SECURE];
+    CHECK(!strcmp(json_get(sv, "status")->str, "skipped") && strstr(json_get(sv, "reason")->str, "not built yet"));
+    json_free(v);
+
+    /* The terminal section. */
+    snprintf(path, sizeof path, "%s/summary.txt", out);
+    FILE *f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    hkb_print_table(&b, f);
+    fclose(f);
+    char *txt = slurp(path, NULL);
+    REQUIRE(txt != NULL);
+    CHECK(strstr(txt, "== Diagnostics") != NULL);
+    CHECK(strstr(txt, "\ntarget: debug <= 3x plain heapkit where memcheck >= 20x: NOT met: on the 4 programs where "
+                      "memcheck is 20x or more, debug is at most 3.50x (mixed)\n") != NULL);
+    CHECK(strstr(txt, "\nsecure skipped on small-random, mixed, larson, realloc, arena-free, real-sqlite: "
+                      "/made/up/libheapkit-secure.so not built yet") != NULL);
+    CHECK(strstr(txt, "\nasan n/a on real-sqlite: a Debian binary") != NULL);
+    CHECK(strstr(txt, "\nheapkit FAILED on realloc: exit 1: made up to fail\n") != NULL);
+    CHECK(strstr(txt, "  - (memcheck 10.0x)\n") != NULL);   /* larson: not judged */
+    CHECK(strstr(txt, "  not measured\n") != NULL);         /* realloc */
+    CHECK(count_in(txt, "  met\n") == 3 && count_in(txt, "  NOT met\n") == 1);
+    free(txt);
+    snprintf(path, sizeof path, "%s/report.html", out);
+    REQUIRE(hkb_write_html(&b, path) == 0);
+    char *html = slurp(path, NULL);
+    REQUIRE(html != NULL);
+    CHECK(strstr(html, "id=\"diagnostics\"") && strstr(html, "<span class=\"fail\">not met</span>"));
+    CHECK(strstr(html, "/made/up/libheapkit-secure.so not built yet") != NULL);
+    int open = 0, close = 0;
+    for (const char *q = html; (q = strstr(q, "<svg")); q++) open++;
+    for (const char *q = html; (q = strstr(q, "</svg>")); q++) close++;
+    CHECK(open >= 1 && open == close);
+    free(html);
+
+    /* Debug within its bar everywhere it is judged: met. */
+    m[1].t[HKB_DIAG_DEBUG] = 3.0;
+    made_up_runs(&b, m, 6);
+    CHECK(dg->target_programs == 4 && dg->worst_debug == 3 && dg->target == 1);
+    /* No memcheck figure anywhere: nothing judged. */
+    for (int i = 0; i < 6; i++) m[i].t[HKB_DIAG_MEMCHECK] = 0;
+    made_up_runs(&b, m, 6);
+    CHECK(dg->target_programs == 0 && dg->target == -1 && dg->worst_prog == -1);
+    for (int i = 0; i < 6; i++) CHECK(p[i].target_applies == -1 && p[i].target == -1);
+
+    /* memcheck's error exit is said in words; other variants' exits are not touched. */
+    hkb_run_t r;
+    memset(&r, 0, sizeof r);
+    for (int w = 0; w < b.nwork; w++) {
+        r.w = w;
+        snprintf(r.error, sizeof r.error, "exit 99: ==7== Invalid read of size 4");
+        hkb_diag_after_run(&b, &r);
+        if (b.work[w].diag_variant == HKB_DIAG_MEMCHECK)
+            CHECK(!strcmp(r.error, "memcheck reported errors (exit 99): ==7== Invalid read of size 4"));
+        else
+            CHECK(!strcmp(r.error, "exit 99: ==7== Invalid read of size 4"));
+    }
+    /* Error lines: ASan's banner and blank lines are skipped. */
+    char line[80];
+    hkb_first_line("\n=================\n==12==ERROR: AddressSanitizer: heap-use-after-free\nmore", line, sizeof line);
+    CHECK(!strcmp(line, "==12==ERROR: AddressSanitizer: heap-use-after-free"));
+    hkb_first_line("=====\n\n", line, sizeof line);
+    CHECK(!strcmp(line, ""));
+    hkb_first_line("plain first line\r\nsecond", line, sizeof line);
+    CHECK(!strcmp(line, "plain first line"));
+}
+
+/* ---- diagcheck: the runner's side of the Diagnostics section, with stand-ins ---------- */
+
+static int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static void test_diagcheck(const char *runner, const char *out, const char *bindir, const char *heapkit) {
+    char bin[PATH_MAX], o[PATH_MAX], path[PATH_MAX + 32], rbindir[PATH_MAX];
+    REQUIRE(realpath(bindir, rbindir) != NULL);
+    mkdirs(out);
+    const char *allocs = heapkit ? "glibc,heapkit" : "glibc";
+
+    /* 1. The secure library and valgrind not there, the ASan build of the
+     *    program missing: each variant is skipped, once, with why (the
+     *    apt-get line for valgrind); they have no runs, no slowdowns, and
+     *    without memcheck's figure no target is judged. --strict passes:
+     *    a skip is not a failure. */
+    const char *no_asan[] = { "wl_small_asan", NULL };
+    snprintf(bin, sizeof bin, "%s/no-asan-bin", out);
+    snprintf(o, sizeof o, "%s/missing", out);
+    mirror_bindir(rbindir, bin, no_asan);
+    {
+        char *argv[] = { (char *)runner, "--scale", "0.01", "--runs", "2", "--workloads", "diag-small-random",
+                         "--allocators", (char *)allocs, "--bindir", bin, "--out", o, "--strict",
+                         "--heapkit-secure", "/nonexistent/libheapkit-secure.so", "--valgrind", "/nonexistent/valgrind",
+                         heapkit ? "--heapkit" : NULL, (char *)heapkit, NULL };
+        hkb_child_t c;
+        REQUIRE(run_cmd(argv, &c, 300) == 0);
+        CHECK(c.exit_code == 0);
+        CHECK(count_in(c.out, "skipping heapkit secure: /nonexistent/libheapkit-secure.so not found\n") == 1);
+        CHECK(count_in(c.out, "skipping valgrind memcheck: /nonexistent/valgrind not found: not installed "
+                              "(apt-get install valgrind)\n") == 1);
+        CHECK(count_in(c.out, "skipping AddressSanitizer: the wl_*_asan programs are not built") == 1);
+        if (!heapkit) /* a bench built alone: plain heapkit is skipped for want of heapkit */
+            CHECK(count_in(c.out, "skipping heapkit: its runs take heapkit's place, and heapkit is not among the "
+                                  "allocators (--allocators)\n") == 1);
+        hkb_child_free(&c);
+        jval_t *v = load_json(o);
+        REQUIRE(v != NULL);
+        check_diag(v, 1, 1);
+        const jval_t *d = json_get(v, "diagnostics"), *runs = json_get(v, "runs");
+        CHECK(json_get(d, "runs")->num == 2);
+        const jval_t *vars = json_get(d, "variants");
+        CHECK(!strcmp(json_get(vars->item[HKB_DIAG_SECURE], "status")->str, "skipped"));
+        CHECK(!strcmp(json_get(vars->item[HKB_DIAG_MEMCHECK], "status")->str, "skipped") &&
+              strstr(json_get(vars->item[HKB_DIAG_MEMCHECK], "reason")->str, "apt-get install valgrind"));
+        CHECK(!strcmp(json_get(vars->item[HKB_DIAG_ASAN], "status")->str, "skipped"));
+        CHECK(count_runs(runs, "diag-small-random-secure", NULL, NULL) == 0);
+        CHECK(count_runs(runs, "diag-small-random-memcheck", NULL, NULL) == 0);
+        CHECK(count_runs(runs, "diag-small-random-asan", NULL, NULL) == 0);
+        const jval_t *p = json_get(d, "programs")->item[0];
+        CHECK(json_get(d, "programs")->n == 1 && !strcmp(json_get(p, "name")->str, "small-random"));
+        CHECK(json_get(p, "target_applies")->type == J_NULL && json_get(p, "target_met")->type == J_NULL);
+        CHECK(json_get(json_get(d, "target"), "met")->type == J_NULL);
+        const char *pst = json_get(json_get(p, "variants")->item[HKB_DIAG_PLAIN], "status")->str;
+        const char *dst = json_get(json_get(p, "variants")->item[HKB_DIAG_DEBUG], "status")->str;
+        if (heapkit) {
+            /* The debug library is looked for beside heapkit's: run where it is. */
+            char dbg[PATH_MAX + 32];
+            snprintf(dbg, sizeof dbg, "%s", heapkit);
+            char *slash = strrchr(dbg, '/');
+            snprintf(slash ? slash + 1 : dbg, sizeof dbg - (size_t)(slash ? slash + 1 - dbg : 0), "libheapkit-debug.so");
+            CHECK(!strcmp(pst, "ok"));
+            CHECK(!strcmp(dst, file_exists(dbg) ? "ok" : "skipped"));
+            if (!file_exists(dbg)) printf("note: no %s: the debug variant was skipped\n", dbg);
+        } else {
+            CHECK(!strcmp(pst, "skipped") && !strcmp(dst, "skipped"));
+        }
+        /* Diagnostics workloads are in no geometric mean of the allocators. */
+        const jval_t *gm = find_row(json_get(v, "geomean"), "allocator", "glibc", NULL, NULL);
+        CHECK(gm && json_get(gm, "workloads_vs_glibc")->num == 0);
+        json_free(v);
+        snprintf(path, sizeof path, "%s/summary.txt", o);
+        char *txt = slurp(path, NULL);
+        CHECK(txt && strstr(txt, "\ntarget: debug <= 3x plain heapkit where memcheck >= 20x: not judged"));
+        CHECK(txt && strstr(txt, "\nmemcheck skipped on small-random: /nonexistent/valgrind not found"));
+        free(txt);
+        snprintf(path, sizeof path, "%s/report.html", o);
+        char *html = slurp(path, NULL);
+        CHECK(html && strstr(html, "skipped: /nonexistent/valgrind not found: not installed (apt-get install valgrind)"));
+        free(html);
+    }
+
+    /* 2. memcheck finding errors: a stand-in valgrind runs the program and
+     *    then reports an error and exits with the --error-exitcode. Those
+     *    runs fail and say so; no slowdown, no target. */
+    char fake[PATH_MAX + 32];
+    snprintf(fake, sizeof fake, "%s/fake-valgrind", out);
+    write_script(fake, "#!/bin/sh\n# a stand-in for valgrind (test_bench diagcheck)\n"
+                       "if [ \"$1\" = --version ]; then echo valgrind-0.0-stand-in; exit 0; fi\n"
+                       "code=1\n"
+                       "while [ $# -gt 0 ]; do case \"$1\" in\n"
+                       "  --error-exitcode=*) code=${1#--error-exitcode=}; shift ;;\n"
+                       "  -*) shift ;;\n  *) break ;;\nesac; done\n"
+                       "\"$@\" || exit $?\necho '==1== Invalid read of size 4 (stand-in)' >&2\nexit $code\n");
+    snprintf(o, sizeof o, "%s/errors", out);
+    {
+        char *argv[] = { (char *)runner, "--scale", "0.01", "--runs", "2", "--workloads", "diag-small-random",
+                         "--allocators", (char *)allocs, "--out", o, "--strict", "--valgrind", fake,
+                         heapkit ? "--heapkit" : NULL, (char *)heapkit, NULL };
+        hkb_child_t c;
+        REQUIRE(hkb_spawn(argv, "", 300, &c) == 0);
+        CHECK(c.exit_code == 1); /* --strict: runs failed */
+        CHECK(c.out && strstr(c.out, "(valgrind-0.0-stand-in)"));
+        CHECK(c.out && strstr(c.out, "FAILED: memcheck reported errors (exit 99): ==1== Invalid read of size 4 (stand-in)"));
+        hkb_child_free(&c);
+        jval_t *v = load_json(o);
+        REQUIRE(v != NULL);
+        check_diag(v, 0, 1);
+        int ok = 0;
+        CHECK(count_runs(json_get(v, "runs"), "diag-small-random-memcheck", "glibc", &ok) == 2 && ok == 0);
+        const jval_t *p = json_get(json_get(v, "diagnostics"), "programs")->item[0];
+        const jval_t *mc = json_get(p, "variants")->item[HKB_DIAG_MEMCHECK];
+        CHECK(!strcmp(json_get(mc, "status")->str, "failed"));
+        CHECK(!strcmp(json_get(mc, "reason")->str,
+                      "memcheck reported errors (exit 99): ==1== Invalid read of size 4 (stand-in)"));
+        CHECK(json_get(p, "memcheck_slowdown")->type == J_NULL && json_get(p, "target_met")->type == J_NULL);
+        json_free(v);
+    }
+
+    /* 3. An unknown variant option is refused like any unknown option. */
+    {
+        char *argv[] = { (char *)runner, "--heapkit-fast", "/x.so", "--out", o, NULL };
+        hkb_child_t c;
+        REQUIRE(hkb_spawn(argv, "", 60, &c) == 0);
+        CHECK(c.exit_code == 2);
+        hkb_child_free(&c);
+    }
+}
+
+/* ---- diagreal: every variant for real, on a workload and sqlite3 -------------------------- */
+
+static int test_diagreal(const char *runner, const char *out, const char *heapkit, const char *expect_libs,
+                         const char *asan_programs) {
+    if (!heapkit) {
+        printf("SKIP: the bench was built alone, without heapkit's libraries; this test did not run\n");
+        fflush(stdout);
+        exit(77);
+    }
+    char *argv[] = { (char *)runner, "--scale", "0.01", "--runs", "1", "--workloads", "diag-small-random,diag-real-sqlite",
+                     "--allocators", "glibc,heapkit", "--heapkit", (char *)heapkit, "--out", (char *)out, "--strict",
+                     "--timeout", "120", NULL };
+    hkb_child_t c;
+    REQUIRE(hkb_spawn(argv, "", 600, &c) == 0);
+    const char *sk = c.out ? strstr(c.out, "skipping diagnostics of real-sqlite: ") : NULL;
+    if (sk && strstr(sk, "not found (apt-get install sqlite3)")) {
+        printf("SKIP: %.*s; this test did not run\n", (int)strcspn(sk, "\n"), sk);
+        fflush(stdout);
+        hkb_child_free(&c);
+        exit(77);
+    }
+    if (c.exit_code != 0) fprintf(stderr, "hkbench exited %d\nstdout:\n%s\nstderr:\n%s\n", c.exit_code, c.out, c.err);
+    CHECK(c.exit_code == 0);
+    CHECK(c.out && strstr(c.out, "reference diag-real-sqlite-") && strstr(c.out, "under glibc (untimed)"));
+    hkb_child_free(&c);
+    jval_t *v = load_json(out);
+    REQUIRE(v != NULL);
+    char err[300];
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+        /* (no allocator workload: the allocators' geometric means are null) */
+        if (!strncmp(required[i], "geomean", 7)) continue;
+        int ok = json_require(v, required[i], err, sizeof err);
+        if (!ok) fprintf(stderr, "bench.json: %s\n", err);
+        CHECK(ok);
+    }
+    check_diag(v, 1, 1);
+    const jval_t *d = json_get(v, "diagnostics"), *vars = json_get(d, "variants");
+    /* The libraries CMake built, and the ASan programs, must have run;
+     * valgrind may be missing (skipped with its apt-get line). */
+    for (int k = 0; k < 5; k++) {
+        const char *name = diag_variants[k], *st = json_get(vars->item[k], "status")->str;
+        int expected = k == 0 || (k == 4 && *asan_programs) || (k < 3 && listed(expect_libs, name));
+        if (expected && strcmp(st, "ok"))
+            fprintf(stderr, "%s skipped: %s\n", name, json_get(vars->item[k], "reason")->str);
+        if (expected) CHECK(!strcmp(st, "ok"));
+        if (k == 3 && strcmp(st, "ok")) {
+            CHECK(strstr(json_get(vars->item[k], "reason")->str, "apt-get install valgrind") != NULL);
+            printf("note: memcheck skipped: %s\n", json_get(vars->item[k], "reason")->str);
+        }
+        if (!expected && strcmp(st, "ok")) printf("note: %s skipped: %s\n", name, json_get(vars->item[k], "reason")->str);
+    }
+    /* sqlite3 printed glibc's reference output under every variant: the
+     * debug library's leak report is on stderr, not in the checked output. */
+    const jval_t *works = json_get(v, "workloads"), *runs = json_get(v, "runs");
+    const jval_t *ref = find_row(works, "name", "diag-real-sqlite-heapkit", NULL, NULL);
+    REQUIRE(ref != NULL);
+    const char *hash = json_get(ref, "reference_hash")->str;
+    CHECK(strlen(hash) == 16);
+    int sqlite_runs = 0;
+    for (int i = 0; runs && i < runs->n; i++) {
+        const jval_t *r = runs->item[i];
+        if (strncmp(json_get(r, "workload")->str, "diag-real-sqlite-", 17)) continue;
+        sqlite_runs++;
+        CHECK(json_get(r, "ok")->num == 1 && !strcmp(json_get(r, "output_hash")->str, hash));
+    }
+    CHECK(sqlite_runs >= 2); /* heapkit, debug at least */
+    /* All of them shared that one reference: the same program, the same scale. */
+    for (int i = 0; i < works->n; i++)
+        if (!strncmp(json_get(works->item[i], "name")->str, "diag-real-sqlite-", 17) &&
+            !strcmp(json_get(works->item[i], "status")->str, "ok"))
+            CHECK(!strcmp(json_get(works->item[i], "reference_hash")->str, hash));
+    json_free(v);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_bench units|workloads|api|runner|missing|instr|beyondcheck|real|realcheck [options]\n");
+        fprintf(stderr, "usage: test_bench units|workloads|api|runner|missing|instr|beyondcheck|real|realcheck|"
+                        "diagunits|diagcheck|diagreal [options]\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -1245,6 +1840,20 @@ int main(int argc, char **argv) {
         const char *bindir = opt(argc, argv, "--bindir");
         REQUIRE(runner && out && bindir);
         test_beyondcheck(runner, out, bindir);
+    } else if (!strcmp(cmd, "diagunits")) {
+        const char *out = opt(argc, argv, "--out");
+        REQUIRE(out != NULL);
+        test_diagunits(out);
+    } else if (!strcmp(cmd, "diagcheck")) {
+        const char *runner = opt(argc, argv, "--runner"), *out = opt(argc, argv, "--out");
+        const char *bindir = opt(argc, argv, "--bindir");
+        REQUIRE(runner && out && bindir);
+        test_diagcheck(runner, out, bindir, opt(argc, argv, "--heapkit"));
+    } else if (!strcmp(cmd, "diagreal")) {
+        const char *runner = opt(argc, argv, "--runner"), *out = opt(argc, argv, "--out");
+        const char *libs = opt(argc, argv, "--expect-libs"), *asan = opt(argc, argv, "--asan-programs");
+        REQUIRE(runner && out);
+        test_diagreal(runner, out, opt(argc, argv, "--heapkit"), libs ? libs : "", asan ? asan : "");
     } else if (!strcmp(cmd, "real") || !strcmp(cmd, "realcheck")) {
         const char *runner = opt(argc, argv, "--runner"), *out = opt(argc, argv, "--out");
         REQUIRE(runner && out);
