@@ -6,7 +6,8 @@
 # convenience, not a requirement.
 #
 #   allocators        libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev
-#   instructions      valgrind
+#   instructions,     valgrind (callgrind counts the fast path; memcheck is
+#   diagnostics       compared with heapkit's debug library)
 #   real-python       python3
 #   real-sqlite       sqlite3
 #   real-redis        redis-server redis-tools (redis-benchmark)
