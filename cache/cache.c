@@ -242,13 +242,13 @@ static slab_t *slab_new(hk_cache_t *c) {
             return NULL;
         }
     }
-    if (on_valgrind > 0) VALGRIND_MAKE_MEM_NOACCESS(slab_object(c, s, 0), c->per_slab * c->stride);
+    if (hk_vg_known(&on_valgrind) > 0) VALGRIND_MAKE_MEM_NOACCESS(slab_object(c, s, 0), c->per_slab * c->stride);
     return s;
 }
 
 /* Gives a slab (off every list) back to the heap; no lock held. */
 static void slab_release(hk_cache_t *c, slab_t *s) {
-    if (on_valgrind > 0) VALGRIND_MAKE_MEM_DEFINED(slab_object(c, s, 0), c->per_slab * c->stride);
+    if (hk_vg_known(&on_valgrind) > 0) VALGRIND_MAKE_MEM_DEFINED(slab_object(c, s, 0), c->per_slab * c->stride);
     if (c->dtor)
         for (size_t i = 0; i < c->per_slab; i++) c->dtor(slab_object(c, s, i));
     s->magic = 0;
@@ -601,7 +601,7 @@ static __attribute__((noinline)) void free_spill(hk_cache_t *c, tcache_t *tc, vo
 static __attribute__((noinline)) void *hk_cache_alloc_slow(hk_cache_t *c, tcache_t *tc);
 
 void *hk_cache_alloc(hk_cache_t *c) {
-    if (unlikely(on_valgrind > 0)) return hk_cache_alloc_slow(c, tcache_find(c));
+    if (unlikely(hk_vg_known(&on_valgrind) > 0)) return hk_cache_alloc_slow(c, tcache_find(c));
     tcache_t *tc = tcache_find(c);
     if (likely(tc != NULL)) {
         uint32_t n = count_get(&tc->nloaded);
@@ -643,7 +643,7 @@ static __attribute__((noinline)) void free_slow(hk_cache_t *c, tcache_t *tc, voi
     check_slab(c, obj);
     uintptr_t slab = (uintptr_t)obj & c->slab_mask;
     if (!offset_ok(c, obj, slab)) report_bad_object(c, obj, "inside an object, not the start");
-    if (on_valgrind > 0) VALGRIND_MEMPOOL_FREE(c, obj);
+    if (hk_vg_known(&on_valgrind) > 0) VALGRIND_MEMPOOL_FREE(c, obj);
     if (tc) {
         uint64_t epoch = atomic_load_explicit(&c->epoch, memory_order_relaxed);
         if (tc->checked_epoch != epoch) { /* a slab was given back: forget them all */
@@ -665,7 +665,7 @@ void hk_cache_free(hk_cache_t *c, void *obj) {
     tcache_t *tc = tcache_find(c);
     uintptr_t slab = (uintptr_t)obj & c->slab_mask;
     /* NULL fails here too: no entry is ever 0. */
-    if (unlikely(tc == NULL || tc->checked[checked_index(c, slab)] != slab || on_valgrind > 0 ||
+    if (unlikely(tc == NULL || tc->checked[checked_index(c, slab)] != slab || hk_vg_known(&on_valgrind) > 0 ||
                  tc->checked_epoch != atomic_load_explicit(&c->epoch, memory_order_relaxed)))
         return free_slow(c, tc, obj);
     uint32_t n = count_get(&tc->nloaded);
@@ -735,7 +735,7 @@ hk_cache_t *hk_cache_new(const char *name, size_t size, size_t align, int (*ctor
     pthread_mutex_unlock(&registry_lock);
     /* A tag that differs per cache and is unlikely in user data. */
     c->tag = (c->id * 0x9e3779b97f4a7c15ull) ^ (uintptr_t)c ^ SLAB_MAGIC;
-    if (on_valgrind > 0) VALGRIND_CREATE_MEMPOOL(c, 0, 0);
+    if (hk_vg_known(&on_valgrind) > 0) VALGRIND_CREATE_MEMPOOL(c, 0, 0);
     return c;
 }
 
@@ -789,7 +789,7 @@ void hk_cache_destroy(hk_cache_t *c) {
         tc->cache = NULL;
     }
     c->threads = NULL;
-    if (on_valgrind > 0) VALGRIND_DESTROY_MEMPOOL(c);
+    if (hk_vg_known(&on_valgrind) > 0) VALGRIND_DESTROY_MEMPOOL(c);
     drain_all(c, NULL, &release);
     /* Slabs with live objects: the free ones are destructed, the live ones
      * go as they are. */
@@ -797,7 +797,7 @@ void hk_cache_destroy(hk_cache_t *c) {
         while (c->slabs[list]) {
             slab_t *s = c->slabs[list];
             slab_unlink(c, s);
-            if (on_valgrind > 0)
+            if (hk_vg_known(&on_valgrind) > 0)
                 VALGRIND_MAKE_MEM_DEFINED(slab_object(c, s, 0), c->per_slab * c->stride);
             if (c->dtor)
                 for (size_t i = 0; i < c->per_slab; i++)

@@ -170,7 +170,7 @@ void *hk_pool_aligned_alloc(hk_pool_t *p, size_t align, size_t size) {
 void *hk_pool_alloc(hk_pool_t *p, size_t size) {
     /* The fast path: a bump within the current piece. */
     size_t n = size ? round_up(size, POOL_ALIGN) : POOL_ALIGN;
-    if (likely(size <= LARGE_MIN && (size_t)(p->limit - p->bump) >= n && on_valgrind == 0)) {
+    if (likely(size <= LARGE_MIN && (size_t)(p->limit - p->bump) >= n && hk_vg_known(&on_valgrind) == 0)) {
         char *at = p->bump;
         p->bump += n;
         p->handed_out += size;

@@ -41,11 +41,17 @@
 #endif
 
 /* 1 under valgrind, 0 otherwise, -1 until asked; one per file that uses
- * it (the answer is the same everywhere, so a race to set it is benign). */
+ * it. Threads may race to set it, always to the same answer: relaxed
+ * atomics (plain moves on x86-64 and aarch64) say so to ThreadSanitizer. */
 #define HK_VG_FLAG(name) static int name = -1
 static inline int hk_vg_check(int *flag) {
-    if (*flag < 0) *flag = RUNNING_ON_VALGRIND ? 1 : 0;
-    return *flag;
+    int v = __atomic_load_n(flag, __ATOMIC_RELAXED);
+    if (v < 0) {
+        v = RUNNING_ON_VALGRIND ? 1 : 0;
+        __atomic_store_n(flag, v, __ATOMIC_RELAXED);
+    }
+    return v;
 }
+static inline int hk_vg_known(const int *flag) { return __atomic_load_n(flag, __ATOMIC_RELAXED); }
 
 #endif /* HK_VG_H */
