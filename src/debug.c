@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,6 +50,8 @@
 
 #include "internal/fastpath.h"
 #include "internal/debug.h"
+
+#if HK_DEBUG_MODE /* the whole file: only the debug variant builds it */
 
 #define HDR          64
 #define REDZONE      16
@@ -68,7 +71,8 @@ typedef struct dbg_block_s {
     uint32_t base_off;   /* the heap block starts this many bytes before the header */
     uint8_t state;       /* STATE_LIVE or STATE_FREED */
     uint8_t stripe;
-    uint8_t pad[2];
+    uint8_t guarded;     /* 1: a mapping of its own, ending at a guard page */
+    uint8_t pad[1];
     uint64_t check;      /* (uintptr_t)user ^ state ^ secret */
     uint8_t canary[8];   /* CANARY_FILL: the front red zone */
 } dbg_block_t;
@@ -219,7 +223,13 @@ static size_t last_changed(const uint8_t *u, size_t from, size_t to, uint8_t fil
 /* ---- Red zones ----------------------------------------------------------- */
 
 static size_t block_end(dbg_block_t *b) {
-    /* The heap block's usable end, as an offset from the user pointer. */
+    /* The heap block's usable end, as an offset from the user pointer; a
+     * guarded block's end is the guard page. */
+    if (b->guarded) {
+        size_t page = _hk_os_page_size;
+        uintptr_t end = (uintptr_t)user_of(b) + b->size;
+        return (size_t)(((end + page - 1) & ~(page - 1)) - (uintptr_t)user_of(b));
+    }
     size_t usable = _hk_usable_size_checked(base_of(b), "debug");
     return (size_t)((uint8_t *)base_of(b) + usable - user_of(b));
 }
@@ -263,6 +273,183 @@ static void live_remove(dbg_block_t *b) {
     hk_unlock(&s->lock);
 }
 
+/* ---- Guard pages ---------------------------------------------------------
+ * A guarded block has a mapping of its own, its header and user bytes
+ * ending just before an inaccessible page, so an overflow faults at the
+ * instruction that makes it (the up to 15 bytes between the end and the
+ * guard, left by the alignment, are red zone, checked on free). Freed,
+ * the whole mapping becomes inaccessible and waits in a ring of
+ * GUARD_FREED mappings before it is unmapped: a use after free faults
+ * too. Guarded blocks are not heap memory; a table of their user pointers
+ * tells them apart. Each takes two kernel maps (the kernel allows about
+ * 65000), so when mapping fails a block falls back to a plain debug block.
+ * HEAPKIT_DEBUG=guard guards every block, HEAPKIT_GUARD_MIN=N those of N
+ * bytes and up.
+ */
+#define GUARD_TABLE (1u << 16)  /* open addressing, at most half full */
+#define GUARD_FREED 1024
+#define TOMBSTONE   1
+
+static hk_lock_t guard_lock;
+static uintptr_t guard_table[GUARD_TABLE]; /* user pointers; 0 empty */
+static size_t guard_live;
+static struct {
+    uintptr_t map;         /* the mapping, PROT_NONE */
+    size_t size;
+    uintptr_t user;        /* the block it held */
+    size_t block_size;
+    uint32_t alloc_stack, free_stack;
+} guard_freed[GUARD_FREED];
+static size_t guard_freed_next;
+static bool want_guard_all;
+
+static size_t guard_slot(uintptr_t user) { return (size_t)((user >> 4) * 0x9e3779b97f4a7c15ull >> 48); }
+
+/* guard_lock held. */
+static bool guard_find_locked(uintptr_t user, size_t *slot) {
+    for (size_t i = guard_slot(user), n = 0; n < GUARD_TABLE; i = (i + 1) % GUARD_TABLE, n++) {
+        if (guard_table[i] == user) {
+            *slot = i;
+            return true;
+        }
+        if (guard_table[i] == 0) return false;
+    }
+    return false;
+}
+
+static bool is_guarded(const void *p) {
+    size_t slot;
+    _hk_lock(&guard_lock);
+    bool found = guard_find_locked((uintptr_t)p, &slot);
+    hk_unlock(&guard_lock);
+    return found;
+}
+
+static bool want_guard(size_t size) {
+    return want_guard_all || (_hk_options.guard_min > 0 && size >= (size_t)_hk_options.guard_min);
+}
+
+/* A guarded block's mapping: NULL when it cannot be had (then the caller
+ * makes a plain debug block). */
+static uint8_t *guard_alloc(size_t size, size_t align, uint8_t **map_out, size_t *map_size) {
+    size_t page = _hk_os_page_size;
+    size_t data = (HDR + size + align + page - 1) & ~(page - 1);
+    if (data < HDR + size) return NULL; /* overflow */
+    _hk_lock(&guard_lock);
+    bool room = guard_live < GUARD_TABLE / 2;
+    hk_unlock(&guard_lock);
+    if (!room) return NULL;
+    uint8_t *map = _hk_os_reserve(data + page, page, 0);
+    if (map == NULL) return NULL;
+    if (_hk_os_protect(map + data, page) != 0) {
+        _hk_os_release(map, data + page);
+        return NULL;
+    }
+    *map_out = map;
+    *map_size = data + page;
+    /* The user bytes end at the guard, rounded down to the alignment. */
+    return (uint8_t *)(((uintptr_t)map + data - size) & ~(uintptr_t)(align - 1));
+}
+
+static void guard_register(uintptr_t user) {
+    _hk_lock(&guard_lock);
+    size_t i = guard_slot(user);
+    while (guard_table[i] > TOMBSTONE) i = (i + 1) % GUARD_TABLE;
+    guard_table[i] = user;
+    guard_live++;
+    hk_unlock(&guard_lock);
+}
+
+/* Frees a guarded block: its mapping becomes inaccessible, and the oldest
+ * of the freed ones is unmapped. */
+static void guard_free(dbg_block_t *b) {
+    uintptr_t user = (uintptr_t)user_of(b);
+    uint8_t *map = base_of(b);
+    size_t page = _hk_os_page_size;
+    /* The mapping ends one page past the page that holds the block's end. */
+    size_t size = (size_t)(((user + b->size + page - 1) & ~(page - 1)) - (uintptr_t)map) + page;
+    uint32_t alloc_stack = b->alloc_stack, free_stack = b->free_stack;
+    size_t block_size = b->size;
+    _hk_lock(&guard_lock);
+    size_t slot;
+    if (guard_find_locked(user, &slot)) {
+        guard_table[slot] = TOMBSTONE;
+        guard_live--;
+    }
+    size_t k = guard_freed_next++ % GUARD_FREED;
+    uintptr_t old_map = guard_freed[k].map;
+    size_t old_size = guard_freed[k].size;
+    guard_freed[k].map = (uintptr_t)map;
+    guard_freed[k].size = size;
+    guard_freed[k].user = user;
+    guard_freed[k].block_size = block_size;
+    guard_freed[k].alloc_stack = alloc_stack;
+    guard_freed[k].free_stack = free_stack;
+    hk_unlock(&guard_lock);
+    _hk_os_protect(map, size);
+    if (old_map) _hk_os_release((void *)old_map, old_size);
+}
+
+/* True (with its size) when p is a guarded block freed lately. */
+static bool guard_freed_before(const void *p, size_t *size) {
+    bool found = false;
+    _hk_lock(&guard_lock);
+    for (size_t k = 0; k < GUARD_FREED && !found; k++)
+        if (guard_freed[k].map && guard_freed[k].user == (uintptr_t)p) {
+            found = true;
+            *size = guard_freed[k].block_size;
+        }
+    hk_unlock(&guard_lock);
+    return found;
+}
+
+static void print_stack(hk_out_t *o, uint32_t id);
+
+/* A fault in a guard page or in a freed guarded block is reported with the
+ * block's stacks; then the default action kills the process, at the
+ * faulting instruction. */
+static void on_fault(int sig, siginfo_t *info, void *ctx) {
+    (void)ctx;
+    uintptr_t addr = (uintptr_t)info->si_addr;
+    size_t page = _hk_os_page_size;
+    hk_out_t o;
+    bool known = false;
+    busy++;
+    for (size_t i = 0; i < GUARD_TABLE && !known; i++) {
+        uintptr_t user = guard_table[i];
+        if (user <= TOMBSTONE) continue;
+        dbg_block_t *b = header_of((void *)user);
+        uintptr_t guard = (user + b->size + page - 1) & ~(page - 1);
+        if (addr < guard || addr >= guard + page) continue;
+        known = true;
+        _hk_out_open(&o, true);
+        _hk_out_printf(&o, "heapkit: overflow %p (block of %zu bytes, written or read %zu bytes "
+                           "past its end: guard page)\n",
+                       (void *)user, b->size, (size_t)(addr - user - b->size + 1));
+        _hk_out_printf(&o, "heapkit: block %p of %zu bytes, allocated by thread %u at:\n",
+                       (void *)user, b->size, b->alloc_tid);
+        print_stack(&o, b->alloc_stack);
+        _hk_out_close(&o);
+    }
+    for (size_t k = 0; k < GUARD_FREED && !known; k++) {
+        if (addr < guard_freed[k].map || addr >= guard_freed[k].map + guard_freed[k].size) continue;
+        known = true;
+        _hk_out_open(&o, true);
+        _hk_out_printf(&o, "heapkit: use after free %p (block %p of %zu bytes, at byte %zd, "
+                           "guard pages)\n",
+                       (void *)addr, (void *)guard_freed[k].user, guard_freed[k].block_size,
+                       (ssize_t)(addr - guard_freed[k].user));
+        _hk_out_printf(&o, "heapkit: allocated at:\n");
+        print_stack(&o, guard_freed[k].alloc_stack);
+        _hk_out_printf(&o, "heapkit: freed at:\n");
+        print_stack(&o, guard_freed[k].free_stack);
+        _hk_out_close(&o);
+    }
+    busy--;
+    /* Default action: the instruction runs again and the process dies. */
+    signal(sig, SIG_DFL);
+}
+
 /* ---- Allocation ---------------------------------------------------------- */
 
 void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
@@ -273,10 +460,16 @@ void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
         errno = ENOMEM;
         return NULL;
     }
-    uint8_t *base = plain_alloc(total, 16, false);
-    if (base == NULL) return NULL;
-    uint8_t *user = (uint8_t *)(((uintptr_t)base + HDR + align - 1) & ~(uintptr_t)(align - 1));
+    uint8_t *base = NULL, *user = NULL;
+    size_t map_size = 0;
+    if (want_guard(size)) user = guard_alloc(size, align, &base, &map_size);
+    if (user == NULL) {
+        base = plain_alloc(total, 16, false);
+        if (base == NULL) return NULL;
+        user = (uint8_t *)(((uintptr_t)base + HDR + align - 1) & ~(uintptr_t)(align - 1));
+    }
     dbg_block_t *b = header_of(user);
+    b->guarded = map_size != 0;
     b->base_off = (uint32_t)((uint8_t *)b - base);
     b->size = size;
     b->state = STATE_LIVE;
@@ -292,6 +485,7 @@ void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
     busy++;
     b->alloc_stack = _hk_stack_capture(0); /* past this function and the entry point */
     busy--;
+    if (b->guarded) guard_register((uintptr_t)user);
     live_add(b);
     return user;
 }
@@ -299,7 +493,8 @@ void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
 /* The header of a debug block p, or NULL when p is not one (a plain block
  * or a bad pointer). Reports a double free. */
 static dbg_block_t *find_block(void *p, const char *func) {
-    if (!hk_is_heap_memory(p) || ((uintptr_t)p & 15) != 0) return NULL;
+    if (((uintptr_t)p & 15) != 0) return NULL;
+    if (!hk_is_heap_memory(p) && !is_guarded(p)) return NULL;
     /* The header is heapkit memory too: a user pointer is at least HDR
      * bytes into its heap block. For other pointers, the word read is in
      * the same chunk (or the chunk's metadata just below its data). */
@@ -332,6 +527,10 @@ void _hk_debug_free(void *p, const char *func) {
             hk_free_fast(p);
             return;
         }
+        size_t freed_size;
+        if (guard_freed_before(p, &freed_size))
+            report_error(func, "double free", p, NULL, "block of %zu bytes, freed before (guard pages)",
+                         freed_size);
         report_error(func, "invalid pointer", p, NULL,
                      hk_is_heap_memory(p) ? "not the start of a block"
                                           : "not memory heapkit allocated");
@@ -342,6 +541,10 @@ void _hk_debug_free(void *p, const char *func) {
     b->free_stack = _hk_stack_capture(0);
     busy--;
     b->free_tid = thread_number();
+    if (b->guarded) { /* its own quarantine: the mapping, made inaccessible */
+        guard_free(b);
+        return;
+    }
     b->state = STATE_FREED;
     b->check = check_of(p, STATE_FREED);
     if (!want_quarantine) {
@@ -671,9 +874,22 @@ __attribute__((constructor(101))) static void debug_init(void) {
     if (list) {
         want_quarantine = listed(list, "quarantine");
         want_leaks = listed(list, "leaks");
+        /* "all" leaves guard pages out (two kernel maps per block); only
+         * "guard" by name asks for them. */
+        want_guard_all = strstr(list, "guard") != NULL;
+    }
+    if (want_guard_all || _hk_options.guard_min > 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_fault;
+        sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGSEGV, &sa, NULL);
     }
     if (_hk_options.leaks) want_leaks = true;
     if (_hk_options.quarantine_mb == 0) want_quarantine = false;
     pthread_key_create(&quarantine_key, quarantine_at_thread_exit);
     atexit(at_exit);
 }
+
+#endif /* HK_DEBUG_MODE */

@@ -27,12 +27,14 @@ hk_options_t _hk_options = {
     X(leaks, "LEAKS", 0, "debug library: report blocks not freed at exit (1)")             \
     X(secure, "SECURE", 0, "secure mode: needs libheapkit-secure.so")                       \
     X(quarantine_mb, "QUARANTINE_MB", 16,                                                    \
-      "debug library: MiB of freed blocks each thread holds back to catch use after free")
+      "debug library: MiB of freed blocks each thread holds back to catch use after free")       \
+    X(guard_min, "GUARD_MIN", 0,                                                             \
+      "debug library: blocks of this many bytes and up get a guard page (0: none)")
 
 /* Options whose value is text: field, variable, help. */
 #define TEXT_OPTIONS(X)                                                                     \
     X(debug, "DEBUG", "debug library: checks to run (all, or a list of: redzone,"          \
-                      " quarantine, leaks)")                                                  \
+                      " quarantine, leaks, guard)")                                           \
     X(report_file, "REPORT_FILE", "write reports to this file instead of stderr (%p: pid)") \
     X(stack, "STACK", "call stacks: fp (frame pointers, fast) or unwind (DWARF, exact)")
 

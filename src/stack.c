@@ -32,6 +32,8 @@
 
 #include "internal/debug.h"
 
+#if HK_DEBUG_MODE /* the whole file: only the debug variant builds it */
+
 extern void *__libc_stack_end; /* the main thread's stack top (glibc, ld.so) */
 extern char **environ;
 
@@ -336,3 +338,5 @@ void _hk_stack_symbolize(const void *pc, hk_frame_name_t *out) {
             snprintf(out->func, sizeof out->func, "??");
     }
 }
+
+#endif /* HK_DEBUG_MODE */

@@ -80,6 +80,7 @@ typedef struct hk_options_s {
     long leaks;              /* debug library: report leaks at exit */
     long secure;             /* asks for the secure library (a warning in others) */
     long quarantine_mb;      /* debug library: freed bytes held back */
+    long guard_min;          /* debug library: blocks of this size and up get guard pages */
     const char *debug;       /* debug library: HEAPKIT_DEBUG's list, or NULL */
     const char *report_file; /* reports go here instead of stderr; %p: the pid */
     const char *stack;       /* "fp" (frame pointers, default) or "unwind" */

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -163,6 +164,24 @@ NOINLINE static void fork_wait_for_signal(void) {
     for (int i = 0; i < 300; i++) usleep(100 * 1000);
 }
 
+/* Under HEAPKIT_DEBUG=guard: an overflow faults at once, a read after free
+ * too. */
+NOINLINE static void guard_overflow(void) {
+    char *p = malloc(100);
+    printf("block %p\n", (void *)p);
+    fflush(stdout);
+    for (int i = 0; i < 200; i++) p[i] = 'x'; /* the guard page stops it */
+    printf("not caught\n");
+}
+NOINLINE static void guard_read_after_free(void) {
+    char *p = malloc(5000);
+    printf("block %p\n", (void *)p);
+    fflush(stdout);
+    free(p);
+    sink = (void *)(uintptr_t)p[100];
+    printf("not caught\n");
+}
+
 static const struct {
     const char *name;
     void (*fn)(void);
@@ -174,6 +193,8 @@ static const struct {
     {"use-after-free-evicted", write_after_free_evicted}, {"leaks", leaks},
     {"clean", clean},                {"wait", wait_for_signal},
     {"fork-wait", fork_wait_for_signal},
+    {"guard-overflow", guard_overflow},
+    {"guard-read-after-free", guard_read_after_free},
 };
 
 int main(int argc, char **argv) {

@@ -335,6 +335,39 @@ static void test_stats_signal_after_fork(void) {
     close(out[0]);
 }
 
+/* Guard pages: the faulting instruction kills the program, after a report
+ * naming the block and the stack that allocated it. */
+static void test_guard_pages(void) {
+    static run_t r;
+    const char *all[] = {"HEAPKIT_DEBUG=guard,leaks", NULL};
+    run(&r, debug_lib, "guard-overflow", all);
+    char want[128], sec[4096];
+    CHECK(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGSEGV);
+    CHECK(strstr(r.out, "not caught") == NULL);
+    snprintf(want, sizeof want, "heapkit: overflow %s (block of 100 bytes", printed_block(&r));
+    CHECK(has(r.err, want));
+    CHECK(has(r.err, "past its end: guard page"));
+    CHECK(has(section(r.err, "allocated by thread", sec, sizeof sec), "guard_overflow"));
+
+    /* Only blocks of 4096 bytes and up: a 5000-byte block read after free. */
+    const char *min[] = {"HEAPKIT_GUARD_MIN=4096", NULL};
+    run(&r, debug_lib, "guard-read-after-free", min);
+    CHECK(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGSEGV);
+    CHECK(strstr(r.out, "not caught") == NULL);
+    CHECK(has(r.err, "heapkit: use after free"));
+    snprintf(want, sizeof want, "(block %s of 5000 bytes, at byte 100", printed_block(&r));
+    CHECK(has(r.err, want));
+    CHECK(has(section(r.err, "heapkit: freed at:", sec, sizeof sec), "guard_read_after_free"));
+
+    /* Everything else still works with every block guarded. */
+    const char *clean[] = {"HEAPKIT_DEBUG=guard,leaks,redzone", NULL};
+    run(&r, debug_lib, "clean", clean);
+    CHECK(exited_ok(&r));
+    CHECK(has(r.err, "heapkit: no leaks"));
+    run(&r, debug_lib, "double-free", clean);
+    CHECK(aborted(&r) && has(r.err, "heapkit: free(): double free"));
+}
+
 /* The plain library says debug checks need the debug library. */
 static void test_plain_warns(void) {
     static run_t r;
@@ -359,6 +392,7 @@ int main(int argc, char **argv) {
     test_report_file();
     test_stats_signal();
     test_stats_signal_after_fork();
+    test_guard_pages();
     test_plain_warns();
     return hk_test_done();
 }
