@@ -67,7 +67,7 @@ static void heap_counters(hk_heap_t *h, hk_stats_t *s) {
     s->mallocs += h->c.medium_mallocs + huge_m;
     s->frees = s->mallocs - s->live_blocks;
     s->committed_bytes = h->committed_bytes + s->huge_live_bytes;
-    s->mapped_bytes = h->nchunks * (HK_META_SIZE + HK_CHUNK_SIZE) + s->huge_live_bytes;
+    s->mapped_bytes = h->nchunks * (HK_META_SIZE + HK_CHUNK_SIZE + HK_GUARD_SIZE) + s->huge_live_bytes;
     if (s->live_bytes > h->c.live_peak) h->c.live_peak = s->live_bytes;
     if (s->committed_bytes > h->c.committed_peak) h->c.committed_peak = s->committed_bytes;
     if (s->mapped_bytes > h->c.mapped_peak) h->c.mapped_peak = s->mapped_bytes;
