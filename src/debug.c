@@ -64,10 +64,15 @@
 enum { STATE_LIVE = 0x4c, STATE_FREED = 0x46 };
 
 typedef struct dbg_block_s {
-    struct dbg_block_s *next, *prev; /* live: its stripe's list; freed: the quarantine */
+    struct dbg_block_s *next; /* live: its stripe's list; freed: the quarantine */
+    union {
+        struct dbg_block_s *prev; /* live: its stripe's list */
+        uint64_t free_tid;        /* freed: the thread that freed it */
+    };
     size_t size;         /* bytes asked for */
     uint32_t alloc_stack, free_stack; /* stack depot ids; 0: none */
-    uint32_t alloc_tid, free_tid;
+    uint32_t alloc_tid;
+    uint32_t slack;      /* red zone bytes from user + size to the block's end */
     uint32_t base_off;   /* the heap block starts this many bytes before the header */
     uint8_t state;       /* STATE_LIVE or STATE_FREED */
     uint8_t stripe;
@@ -182,7 +187,7 @@ report_error(const char *func, const char *kind, const void *p, dbg_block_t *b, 
                        (void *)user_of(b), b->size, b->alloc_tid);
         print_stack(&o, b->alloc_stack);
         if (b->state == STATE_FREED) {
-            _hk_out_printf(&o, "heapkit: freed by thread %u at:\n", b->free_tid);
+            _hk_out_printf(&o, "heapkit: freed by thread %u at:\n", (unsigned)b->free_tid);
             print_stack(&o, b->free_stack);
         }
     }
@@ -222,9 +227,9 @@ static size_t last_changed(const uint8_t *u, size_t from, size_t to, uint8_t fil
 
 /* ---- Red zones ----------------------------------------------------------- */
 
-static size_t block_end(dbg_block_t *b) {
-    /* The heap block's usable end, as an offset from the user pointer; a
-     * guarded block's end is the guard page. */
+/* The heap block's usable end (a guarded block's: its guard page), as an
+ * offset from the user pointer; measured once, at allocation. */
+static size_t measure_end(dbg_block_t *b) {
     if (b->guarded) {
         size_t page = _hk_os_page_size;
         uintptr_t end = (uintptr_t)user_of(b) + b->size;
@@ -233,6 +238,8 @@ static size_t block_end(dbg_block_t *b) {
     size_t usable = _hk_usable_size_checked(base_of(b), "debug");
     return (size_t)((uint8_t *)base_of(b) + usable - user_of(b));
 }
+
+static size_t block_end(const dbg_block_t *b) { return b->size + b->slack; }
 
 /* Checks the canaries of a live block; reports and aborts on damage. */
 static void check_redzones(dbg_block_t *b, const char *func) {
@@ -476,11 +483,12 @@ void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
     b->check = check_of(user, STATE_LIVE);
     b->stripe = (uint8_t)(((uintptr_t)user >> 4) % STRIPES);
     b->alloc_tid = thread_number();
-    b->free_tid = 0;
+
     b->free_stack = 0;
     memset(b->canary, CANARY_FILL, sizeof b->canary);
     memset(user, zero ? 0 : ALLOC_FILL, size);
-    size_t end = block_end(b);
+    size_t end = measure_end(b);
+    b->slack = (uint32_t)(end - size);
     memset(user + size, REDZONE_FILL, end - size);
     busy++;
     b->alloc_stack = _hk_stack_capture(0); /* past this function and the entry point */
