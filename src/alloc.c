@@ -142,11 +142,15 @@ size_t hk_usable_size(const void *p) {
 }
 
 bool hk_is_heap_memory(const void *p) {
-    uintptr_t a = (uintptr_t)p;
-    if (!hk_chunk_map_has(a)) return false;
-    hk_chunk_t *c = hk_chunk_of(p);
+    uintptr_t a = (uintptr_t)p, slot = a >> HK_CHUNK_SHIFT;
+    if (slot >= HK_CHUNK_MAP_SLOTS) return false;
+    uint8_t v = hk_chunk_map_get(slot);
+    /* Past the first 4 MiB of a huge block: back to its first slot. */
+    while (v == HK_MAP_HUGE_TAIL && slot > 0) v = hk_chunk_map_get(--slot);
+    if (v != HK_MAP_START) return false;
+    hk_chunk_t *c = hk_chunk_of((void *)(slot << HK_CHUNK_SHIFT));
     /* A normal chunk's map slot is all data; a huge block may end before
-     * its slot does. */
+     * its last slot does. */
     return c->h.kind == HK_CHUNK_NORMAL || a - (uintptr_t)hk_chunk_data(c) < c->h.huge_reserved;
 }
 

@@ -62,7 +62,18 @@ void _hk_lock(hk_lock_t *l) {
 }
 
 static void map_set(uintptr_t data, bool on) {
-    __atomic_store_n(&_hk_chunk_map[data >> HK_CHUNK_SHIFT], on ? 1 : 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&_hk_chunk_map[data >> HK_CHUNK_SHIFT], on ? HK_MAP_START : HK_MAP_NONE,
+                     __ATOMIC_RELEASE);
+}
+
+/* The slots after the first that a huge block's data [data, data + bytes)
+ * covers: HK_MAP_HUGE_TAIL while mapped. No other chunk can start in them
+ * (the reservation owns their first byte). */
+static void map_set_tail(uintptr_t data, size_t bytes, bool on) {
+    uintptr_t first = (data >> HK_CHUNK_SHIFT) + 1, end = (data + bytes - 1) >> HK_CHUNK_SHIFT;
+    for (uintptr_t slot = first; slot <= end && slot < HK_CHUNK_MAP_SLOTS; slot++)
+        __atomic_store_n(&_hk_chunk_map[slot], on ? HK_MAP_HUGE_TAIL : HK_MAP_NONE,
+                         __ATOMIC_RELEASE);
 }
 
 /* ---- Normal chunks ------------------------------------------------------- */
@@ -204,6 +215,7 @@ hk_chunk_t *_hk_huge_alloc(size_t size, size_t align, bool *zeroed) {
         c->h.kind = HK_CHUNK_HUGE;
         c->h.huge_reserved = need;
         c->h.huge_base = base;
+        map_set_tail((uintptr_t)hk_chunk_data(c), need, true);
         map_set((uintptr_t)hk_chunk_data(c), true);
         *zeroed = true;
     }
@@ -214,6 +226,7 @@ hk_chunk_t *_hk_huge_alloc(size_t size, size_t align, bool *zeroed) {
 
 static void huge_unmap(hk_chunk_t *c) {
     map_set((uintptr_t)hk_chunk_data(c), false);
+    map_set_tail((uintptr_t)hk_chunk_data(c), c->h.huge_reserved, false);
     _hk_os_release(c, huge_reserve_size(c));
 }
 
@@ -281,6 +294,7 @@ hk_chunk_t *_hk_huge_resize(hk_chunk_t *c, size_t size) {
     if (grown > need) need = (grown + HK_PAGE_SIZE - 1) & ~(HK_PAGE_SIZE - 1);
     size_t old_size = huge_reserve_size(c), new_size = HK_META_SIZE + need;
     if (_hk_os_resize(c, old_size, new_size) == 0) {
+        map_set_tail((uintptr_t)hk_chunk_data(c), need, true);
         c->h.huge_reserved = need;
         c->h.huge_size = size;
         return c; /* grown in place: same address, same map slot */
@@ -292,11 +306,16 @@ hk_chunk_t *_hk_huge_resize(hk_chunk_t *c, size_t size) {
     if (dst == NULL) return NULL;
     uintptr_t old_data = (uintptr_t)hk_chunk_data(c);
     uintptr_t new_data = (uintptr_t)dst + HK_META_SIZE;
+    size_t old_reserved = c->h.huge_reserved;
+    map_set_tail(new_data, need, true);
     map_set(new_data, true);
     map_set(old_data, false);
+    map_set_tail(old_data, old_reserved, false);
     if (_hk_os_move(c, old_size, dst, new_size) != 0) {
+        map_set_tail(old_data, old_reserved, true);
         map_set(old_data, true);
         map_set(new_data, false);
+        map_set_tail(new_data, need, false);
         _hk_os_release(dst, new_size);
         return NULL;
     }

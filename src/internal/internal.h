@@ -133,16 +133,27 @@ HK_INTERNAL void _hk_os_random(uint64_t *out, size_t n);
  * live block in), which lets the test compile to one compare. */
 HK_INTERNAL extern uint8_t _hk_chunk_map[HK_CHUNK_MAP_SLOTS];
 
-static inline bool hk_chunk_map_has(uintptr_t addr) {
-    uintptr_t slot = addr >> HK_CHUNK_SHIFT;
-    if (hk_unlikely(slot >= HK_CHUNK_MAP_SLOTS)) return false;
+/* The values of a slot: the start of a chunk's (or huge block's) data, or
+ * the rest of a huge block larger than a slot (so that hk_is_heap_memory
+ * finds a pointer anywhere in it; free and the metadata lookups accept
+ * only a start, whose slot holds the header below it). */
+enum { HK_MAP_NONE = 0, HK_MAP_START = 1, HK_MAP_HUGE_TAIL = 2 };
+
+static inline uint8_t hk_chunk_map_get(uintptr_t slot) {
 #if defined(__SANITIZE_THREAD__)
     /* ThreadSanitizer cannot see that munmap and mmap order a slot's reuse
      * between threads; give it the atomic load it understands. */
-    return __atomic_load_n(&_hk_chunk_map[slot], __ATOMIC_RELAXED) != 0;
+    return __atomic_load_n(&_hk_chunk_map[slot], __ATOMIC_RELAXED);
 #else
-    return _hk_chunk_map[slot] != 0;
+    return _hk_chunk_map[slot];
 #endif
+}
+/* True when addr lies in the first 4 MiB of a chunk's or huge block's
+ * data: its metadata is at hk_chunk_of(addr). */
+static inline bool hk_chunk_map_has(uintptr_t addr) {
+    uintptr_t slot = addr >> HK_CHUNK_SHIFT;
+    if (hk_unlikely(slot >= HK_CHUNK_MAP_SLOTS)) return false;
+    return hk_chunk_map_get(slot) == HK_MAP_START;
 }
 static inline hk_chunk_t *hk_chunk_of(const void *p) {
     return (hk_chunk_t *)(((uintptr_t)p & ~(HK_CHUNK_SIZE - 1)) - HK_META_SIZE);

@@ -244,6 +244,18 @@ static void test_is_heap_memory(void) {
     REQUIRE(small && medium && huge);
     CHECK(hk_is_heap_memory(small) && hk_is_heap_memory(medium));
     CHECK(hk_is_heap_memory(huge) && hk_is_heap_memory(huge + huge_size - 1));
+    /* Past the first 4 MiB of a huge block, and a pool block far into one. */
+    size_t big_size = 13 * MiB;
+    char *big = hk_malloc(big_size);
+    REQUIRE(big != NULL);
+    CHECK(hk_is_heap_memory(big + 5 * MiB) && hk_is_heap_memory(big + 9 * MiB));
+    CHECK(hk_is_heap_memory(big + big_size - 1));
+    hk_pool_t *pool = hk_pool_new(NULL);
+    REQUIRE(pool != NULL);
+    char *far = hk_pool_aligned_alloc(pool, 4 * MiB, 100);
+    CHECK(far != NULL && hk_is_heap_memory(far) && hk_is_heap_memory(far + 99));
+    hk_pool_destroy(pool);
+    hk_free(big);
     hk_free(small);
     hk_free(medium);
     hk_free(huge);
