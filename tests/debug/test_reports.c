@@ -4,7 +4,8 @@
 // report nothing but "no leaks". Also the report options of every library
 // (HEAPKIT_REPORT_FILE, HEAPKIT_REPORT_JSON, HEAPKIT_STATS_SIGNAL) and the
 // warning of the plain library when asked for debug checks.
-//   test_reports DEBUG_LIB PLAIN_LIB BUGGY
+// With the heapkit command, the buggy programs also run under `heapkit run`.
+//   test_reports DEBUG_LIB PLAIN_LIB BUGGY [HEAPKIT_COMMAND]
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdbool.h>
@@ -16,7 +17,7 @@
 
 #include "hk_test.h"
 
-static const char *debug_lib, *plain_lib, *buggy;
+static const char *debug_lib, *plain_lib, *buggy, *heapkit_cmd;
 
 typedef struct {
     int status;          /* as waitpid gives it */
@@ -51,6 +52,40 @@ static void run(run_t *r, const char *lib, const char *mode, const char *const *
     close(out[1]);
     close(err[1]);
     /* stdout is small; read stderr to the end, then stdout. */
+    read_all(err[0], r->err, sizeof r->err);
+    read_all(out[0], r->out, sizeof r->out);
+    close(out[0]);
+    close(err[0]);
+    waitpid(pid, &r->status, 0);
+}
+
+/* Runs `heapkit run OPTIONS -- buggy mode` (no LD_PRELOAD of our own:
+ * the command picks the library). */
+static void run_cmd(run_t *r, const char *const *opts, const char *mode) {
+    int out[2], err[2];
+    REQUIRE(pipe(out) == 0 && pipe(err) == 0);
+    const char *argv[16];
+    int n = 0;
+    argv[n++] = heapkit_cmd;
+    argv[n++] = "run";
+    for (const char *const *o = opts; *o && n < 12; o++) argv[n++] = *o;
+    argv[n++] = "--";
+    argv[n++] = buggy;
+    argv[n++] = mode;
+    argv[n] = NULL;
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        close(out[0]);
+        close(err[0]);
+        unsetenv("LD_PRELOAD");
+        execv(heapkit_cmd, (char *const *)argv);
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
     read_all(err[0], r->err, sizeof r->err);
     read_all(out[0], r->out, sizeof r->out);
     close(out[0]);
@@ -368,6 +403,37 @@ static void test_guard_pages(void) {
     CHECK(aborted(&r) && has(r.err, "heapkit: free(): double free"));
 }
 
+/* The same programs under the heapkit command: it preloads the debug
+ * library, passes the report through and exits as the program did. */
+static void test_heapkit_run(void) {
+    if (heapkit_cmd == NULL) return;
+    static run_t r;
+    const char *debug[] = {"--debug", NULL};
+    run_cmd(&r, debug, "overflow");
+    char want[128];
+    CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 128 + SIGABRT);
+    snprintf(want, sizeof want, "heapkit: free(): overflow %s", printed_block(&r));
+    CHECK(has(r.err, want));
+    CHECK(has(r.err, "block of 10 bytes, 1 bytes past its end written"));
+    CHECK(has(r.err, "overflow_by_one"));
+
+    run_cmd(&r, debug, "double-free");
+    CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 128 + SIGABRT);
+    snprintf(want, sizeof want, "heapkit: free(): double free %s", printed_block(&r));
+    CHECK(has(r.err, want));
+
+    const char *leaks[] = {"--leaks", NULL};
+    run_cmd(&r, leaks, "leaks");
+    CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    CHECK(has(r.err, "heapkit: leaks: 1307 bytes in 7 blocks lost, from 4 call stacks"));
+    CHECK(has(r.err, "#0 leak_b ("));
+
+    const char *clean[] = {"--leaks", NULL};
+    run_cmd(&r, clean, "clean");
+    CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    CHECK(has(r.err, "heapkit: no leaks"));
+}
+
 /* The plain library says debug checks need the debug library. */
 static void test_plain_warns(void) {
     static run_t r;
@@ -378,13 +444,14 @@ static void test_plain_warns(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: test_reports DEBUG_LIB PLAIN_LIB BUGGY\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: test_reports DEBUG_LIB PLAIN_LIB BUGGY [HEAPKIT_COMMAND]\n");
         return 2;
     }
     debug_lib = argv[1];
     plain_lib = argv[2];
     buggy = argv[3];
+    heapkit_cmd = argc == 5 ? argv[4] : NULL;
     test_errors();
     test_leaks();
     test_clean();
@@ -393,6 +460,7 @@ int main(int argc, char **argv) {
     test_stats_signal();
     test_stats_signal_after_fork();
     test_guard_pages();
+    test_heapkit_run();
     test_plain_warns();
     return hk_test_done();
 }
