@@ -64,7 +64,8 @@ fuzz:
 
 # ---- Benchmark (bench/README.md) ---------------------------------------------
 # bench        every workload under glibc, jemalloc, tcmalloc, mimalloc and
-#              heapkit, 7 runs each, plus instruction counts (10-11 min on
+#              heapkit, 7 runs each, plus instruction counts, the Beyond malloc
+#              and Diagnostics sections (about 12-13 min on
 #              2 cores); report in bench/results/
 # bench-quick  every workload at a tiny size (under 2 min); bench/results/quick/
 # bench-instr  instructions per malloc+free pair under callgrind only;
