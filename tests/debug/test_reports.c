@@ -265,13 +265,17 @@ static void test_report_file(void) {
     }
 }
 
-/* HEAPKIT_STATS_SIGNAL: a running program answers with a statistics file. */
-static void test_stats_signal(void) {
+/* ---- The statistics signal ----------------------------------------------- */
+
+enum { STATS_SIGNAL_OFFSET = 7 }; /* SIGRTMIN + 7, as heapkit run uses */
+
+/* Starts `buggy mode` on the plain library with HEAPKIT_STATS_SIGNAL set;
+ * its stdout comes back on *out. */
+static pid_t start_answering(const char *mode, int *out_fd) {
     int out[2];
     REQUIRE(pipe(out) == 0);
-    int sig = SIGRTMIN + 7;
     char var[64];
-    snprintf(var, sizeof var, "HEAPKIT_STATS_SIGNAL=%d", sig);
+    snprintf(var, sizeof var, "HEAPKIT_STATS_SIGNAL=%d", SIGRTMIN + STATS_SIGNAL_OFFSET);
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
@@ -279,95 +283,77 @@ static void test_stats_signal(void) {
         close(out[0]);
         setenv("LD_PRELOAD", plain_lib, 1);
         putenv(var);
-        execl(buggy, buggy, "wait", (char *)NULL);
+        execl(buggy, buggy, mode, (char *)NULL);
         _exit(127);
     }
     close(out[1]);
-    char line[64] = "";
-    ssize_t n = read(out[0], line, sizeof line - 1);
-    CHECK(n > 0 && strncmp(line, "ready", 5) == 0);
+    *out_fd = out[0];
+    return pid;
+}
+
+/* Signals `target` and waits (up to 5 s) for its statistics file; returns
+ * the number of live blocks it reports, or -1 when no file came. */
+static long ask_statistics(pid_t target) {
     char path[64];
-    snprintf(path, sizeof path, "/tmp/heapkit-stats.%d.json", (int)pid);
+    snprintf(path, sizeof path, "/tmp/heapkit-stats.%d.json", (int)target);
     unlink(path);
-    CHECK(kill(pid, sig) == 0);
+    if (kill(target, SIGRTMIN + STATS_SIGNAL_OFFSET) != 0) return -1;
     struct stat st;
     bool appeared = false;
     for (int i = 0; i < 100 && !appeared; i++) {
         appeared = stat(path, &st) == 0;
         if (!appeared) usleep(50 * 1000);
     }
-    CHECK(appeared);
+    if (!appeared) return -1;
     static char text[65536];
     int fd = open(path, O_RDONLY);
-    if (fd >= 0) {
-        read_all(fd, text, sizeof text);
-        close(fd);
-        /* The program holds 100 blocks of 1000 bytes. */
-        CHECK(has(text, "\"live_bytes\""));
-        unsigned long live = 0;
-        const char *s = strstr(text, "\"live_blocks\"");
-        if (s) sscanf(s, "\"live_blocks\": %lu", &live);
-        CHECK(live >= 100);
-    }
+    if (fd < 0) return -1;
+    read_all(fd, text, sizeof text);
+    close(fd);
     unlink(path);
-    kill(pid, SIGKILL);
-    int status;
-    waitpid(pid, &status, 0);
-    close(out[0]);
+    unsigned long live = 0;
+    const char *s = strstr(text, "\"live_blocks\"");
+    if (s == NULL || sscanf(s, "\"live_blocks\": %lu", &live) != 1) return -1;
+    return (long)live;
 }
 
-/* A child forked without exec answers under its own pid. */
-static void test_stats_signal_after_fork(void) {
-    int out[2];
-    REQUIRE(pipe(out) == 0);
-    int sig = SIGRTMIN + 7;
-    char var[64];
-    snprintf(var, sizeof var, "HEAPKIT_STATS_SIGNAL=%d", sig);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        setenv("LD_PRELOAD", plain_lib, 1);
-        putenv(var);
-        execl(buggy, buggy, "fork-wait", (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    char line[64] = "";
-    ssize_t n = read(out[0], line, sizeof line - 1);
-    int child = 0;
-    CHECK(n > 0 && sscanf(line, "child %d", &child) == 1 && child > 0);
-    char path[64], parent_path[64];
-    snprintf(path, sizeof path, "/tmp/heapkit-stats.%d.json", child);
-    snprintf(parent_path, sizeof parent_path, "/tmp/heapkit-stats.%d.json", (int)pid);
-    unlink(path);
-    unlink(parent_path);
-    if (child > 0) CHECK(kill(child, sig) == 0);
-    struct stat st;
-    bool appeared = false;
-    for (int i = 0; i < 100 && !appeared && child > 0; i++) {
-        appeared = stat(path, &st) == 0;
-        if (!appeared) usleep(50 * 1000);
-    }
-    CHECK(appeared);
-    CHECK(stat(parent_path, &st) != 0); /* the parent did not answer for it */
-    static char text[65536];
-    int fd = open(path, O_RDONLY);
-    if (fd >= 0) {
-        read_all(fd, text, sizeof text);
-        close(fd);
-        unsigned long live = 0;
-        const char *s = strstr(text, "\"live_blocks\"");
-        if (s) sscanf(s, "\"live_blocks\": %lu", &live);
-        CHECK(live >= 50);
-    }
-    unlink(path);
-    if (child > 0) kill(child, SIGKILL);
+static void stop_answering(pid_t pid, int out_fd) {
     kill(pid, SIGKILL);
     int status;
     waitpid(pid, &status, 0);
-    close(out[0]);
+    close(out_fd);
+}
+
+/* A running program answers the signal with a statistics file. */
+static void test_stats_signal(void) {
+    int out;
+    pid_t pid = start_answering("wait", &out);
+    char line[64] = "";
+    ssize_t n = read(out, line, sizeof line - 1);
+    CHECK(n > 0 && strncmp(line, "ready", 5) == 0);
+    /* The program holds 100 blocks of 1000 bytes. */
+    CHECK(ask_statistics(pid) >= 100);
+    stop_answering(pid, out);
+}
+
+/* A child forked without exec answers under its own pid, not its parent. */
+static void test_stats_signal_after_fork(void) {
+    int out;
+    pid_t pid = start_answering("fork-wait", &out);
+    char line[64] = "";
+    ssize_t n = read(out, line, sizeof line - 1);
+    int child = 0;
+    CHECK(n > 0 && sscanf(line, "child %d", &child) == 1 && child > 0);
+    char parent_path[64];
+    snprintf(parent_path, sizeof parent_path, "/tmp/heapkit-stats.%d.json", (int)pid);
+    unlink(parent_path);
+    if (child > 0) {
+        CHECK(ask_statistics(child) >= 50); /* the child's 50 blocks of 3000 bytes */
+        struct stat st;
+        CHECK(stat(parent_path, &st) != 0);
+        kill(child, SIGKILL);
+    }
+    stop_answering(pid, out);
 }
 
 /* Guard pages: the faulting instruction kills the program, after a report
