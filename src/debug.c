@@ -6,8 +6,8 @@
  * report at exit.
  * Calls: the thread heap (_hk_heap_alloc and the plain free), stack.c,
  * report.c.
- * Threads: any; the live list is split in stripes, each with its own
- * lock; each thread has its own quarantine.
+ * Threads: any; live blocks are on per-thread lists (stripes), each with
+ * its own lock; each thread has its own quarantine.
  *
  * A block, inside a heap block of HDR + size + at least REDZONE bytes:
  *
@@ -59,7 +59,7 @@
 #define FREE_FILL    0xdf
 #define REDZONE_FILL 0xab
 #define CANARY_FILL  0xcd
-#define STRIPES      16
+#define STRIPES      256 /* live lists; a thread adds to its own */
 
 enum { STATE_LIVE = 0x4c, STATE_FREED = 0x46 };
 
@@ -83,8 +83,10 @@ typedef struct dbg_block_s {
 } dbg_block_t;
 _Static_assert(sizeof(dbg_block_t) == HDR, "the header is 64 bytes");
 
+/* One cache line each: threads working on different stripes do not share
+ * a line. */
 typedef struct {
-    hk_lock_t lock;
+    _Alignas(64) hk_lock_t lock;
     dbg_block_t *first;
     size_t blocks, bytes;
 } stripe_t;
@@ -98,6 +100,19 @@ static bool want_quarantine = true, want_leaks = true;
 #define TLS_IE __attribute__((tls_model("initial-exec")))
 static __thread int busy TLS_IE;        /* > 0: allocations take the plain path */
 static __thread uint32_t my_tid TLS_IE;
+/* The thread's live list, 1 + its index (0: none yet). Threads take the
+ * lists in turn, so live threads (up to STRIPES of them) have one each:
+ * the list's cache line stays with its thread, and its lock is free but
+ * for frees from other threads. An exited thread's blocks stay on its list
+ * for the next thread that takes it. */
+static __thread unsigned stripe_plus_one TLS_IE;
+static _Atomic(unsigned) next_stripe;
+
+static uint8_t my_stripe(void) {
+    if (stripe_plus_one == 0)
+        stripe_plus_one = 1 + atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) % STRIPES;
+    return (uint8_t)(stripe_plus_one - 1);
+}
 
 /* The thread's quarantine: the blocks it freed, oldest first, at most
  * HEAPKIT_QUARANTINE_MB of them. Per thread, so a free takes no lock and
@@ -481,7 +496,7 @@ void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
     b->size = size;
     b->state = STATE_LIVE;
     b->check = check_of(user, STATE_LIVE);
-    b->stripe = (uint8_t)(((uintptr_t)user >> 4) % STRIPES);
+    b->stripe = my_stripe();
     b->alloc_tid = thread_number();
 
     b->free_stack = 0;
@@ -580,6 +595,9 @@ static void quarantine_release_oldest(void) {
     dbg_block_t *old = quarantine.first;
     quarantine.first = old->next;
     if (quarantine.first == NULL) quarantine.last = NULL;
+    /* The next one to leave is cold (16 MiB of frees ago): start fetching
+     * its header and first bytes now, for the next free. */
+    else __builtin_prefetch(quarantine.first), __builtin_prefetch((char *)quarantine.first + HDR);
     quarantine.bytes -= old->size + HDR;
     release_quarantined(old);
 }
