@@ -136,8 +136,13 @@ int main(int argc, char **argv) {
      * GiBs here), and the absolute level stays modest. */
     CHECK(max_mapped <= warm_mapped + 64 * MiB);
     CHECK(max_mapped <= s0.mapped_bytes + 256 * MiB);
+#if !defined(__SANITIZE_THREAD__)
+    /* The process's RSS too; not under ThreadSanitizer, whose shadow memory
+     * and per-thread records (2400 threads come and go) grow the RSS by
+     * themselves: there heapkit's own figures above are the measure. */
     CHECK(max_rss <= warm_rss + 64 * MiB);
     CHECK(max_rss <= rss0 + 256 * MiB);
+#endif
     /* everything was freed */
     CHECK(s1.live_blocks == s0.live_blocks);
     CHECK(s1.live_bytes == s0.live_bytes);
