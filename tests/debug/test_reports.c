@@ -32,9 +32,10 @@ static void read_all(int fd, char *buf, size_t size) {
     buf[len] = 0;
 }
 
-/* Runs `buggy mode` with LD_PRELOAD=lib and the extra environment (NULL
- * terminated "NAME=value" strings). */
-static void run(run_t *r, const char *lib, const char *mode, const char *const *env) {
+/* Runs argv with LD_PRELOAD=lib (unset when lib is NULL) and the extra
+ * environment (NULL-terminated "NAME=value" strings), capturing both
+ * outputs and the status. */
+static void run_argv(run_t *r, const char *const *argv, const char *lib, const char *const *env) {
     int out[2], err[2];
     REQUIRE(pipe(out) == 0 && pipe(err) == 0);
     pid_t pid = fork();
@@ -44,9 +45,10 @@ static void run(run_t *r, const char *lib, const char *mode, const char *const *
         dup2(err[1], 2);
         close(out[0]);
         close(err[0]);
-        setenv("LD_PRELOAD", lib, 1);
+        if (lib) setenv("LD_PRELOAD", lib, 1);
+        else unsetenv("LD_PRELOAD");
         for (const char *const *e = env; e && *e; e++) putenv((char *)*e);
-        execl(buggy, buggy, mode, (char *)NULL);
+        execv(argv[0], (char *const *)argv);
         _exit(127);
     }
     close(out[1]);
@@ -59,11 +61,15 @@ static void run(run_t *r, const char *lib, const char *mode, const char *const *
     waitpid(pid, &r->status, 0);
 }
 
+/* Runs `buggy mode` on library lib. */
+static void run(run_t *r, const char *lib, const char *mode, const char *const *env) {
+    const char *argv[] = {buggy, mode, NULL};
+    run_argv(r, argv, lib, env);
+}
+
 /* Runs `heapkit run OPTIONS -- buggy mode` (no LD_PRELOAD of our own:
  * the command picks the library). */
 static void run_cmd(run_t *r, const char *const *opts, const char *mode) {
-    int out[2], err[2];
-    REQUIRE(pipe(out) == 0 && pipe(err) == 0);
     const char *argv[16];
     int n = 0;
     argv[n++] = heapkit_cmd;
@@ -73,24 +79,7 @@ static void run_cmd(run_t *r, const char *const *opts, const char *mode) {
     argv[n++] = buggy;
     argv[n++] = mode;
     argv[n] = NULL;
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        close(out[0]);
-        close(err[0]);
-        unsetenv("LD_PRELOAD");
-        execv(heapkit_cmd, (char *const *)argv);
-        _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    read_all(err[0], r->err, sizeof r->err);
-    read_all(out[0], r->out, sizeof r->out);
-    close(out[0]);
-    close(err[0]);
-    waitpid(pid, &r->status, 0);
+    run_argv(r, argv, NULL, NULL);
 }
 
 static bool aborted(const run_t *r) { return WIFSIGNALED(r->status) && WTERMSIG(r->status) == SIGABRT; }
