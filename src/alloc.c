@@ -154,25 +154,28 @@ bool hk_is_heap_memory(const void *p) {
     return c->h.kind == HK_CHUNK_NORMAL || a - (uintptr_t)hk_chunk_data(c) < c->h.huge_reserved;
 }
 
-size_t _hk_usable_size_checked(const void *p, const char *func) {
-    if (!hk_chunk_map_has((uintptr_t)p)) _hk_fatal(func, "invalid pointer", p);
+size_t _hk_block_usable(const void *p) {
+    if (!hk_chunk_map_has((uintptr_t)p)) return 0;
     hk_chunk_t *c = hk_chunk_of(p);
-    if (c->h.kind == HK_CHUNK_HUGE) {
-        if (p != hk_chunk_data(c) || c->h.heap == NULL) _hk_fatal(func, "invalid pointer", p);
-        return c->h.huge_reserved;
-    }
+    if (c->h.kind == HK_CHUNK_HUGE)
+        return p == hk_chunk_data(c) && c->h.heap != NULL ? c->h.huge_reserved : 0;
     hk_page_t *pg = hk_block_head(c, p);
     if (pg->kind == HK_PAGE_SLAB) {
         /* Other threads read only fields fixed while the slab lives (the
          * carved count is the owner's, so they check against capacity). */
         size_t off = (size_t)((const uint8_t *)p - hk_page_start(c, pg));
-        if (off % pg->block_size != 0 || off / pg->block_size >= pg->capacity)
-            _hk_fatal(func, "invalid pointer", p);
+        if (off % pg->block_size != 0 || off / pg->block_size >= pg->capacity) return 0;
         return pg->block_size;
     }
     if (pg->kind == HK_PAGE_MEDIUM && hk_page_start(c, pg) == p)
         return (size_t)pg->npages << HK_PAGE_SHIFT;
-    _hk_fatal(func, "invalid pointer", p);
+    return 0;
+}
+
+size_t _hk_usable_size_checked(const void *p, const char *func) {
+    size_t n = _hk_block_usable(p);
+    if (n == 0) _hk_fatal(func, "invalid pointer", p);
+    return n;
 }
 
 /* ---- realloc ----------------------------------------------------------------- */

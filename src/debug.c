@@ -148,14 +148,7 @@ static void *plain_alloc(size_t size, size_t align, bool zero) {
 }
 
 /* True when p starts a live heap block (does not report). */
-static bool plain_block_start(const void *p) {
-    if (!hk_chunk_map_has((uintptr_t)p)) return false;
-    hk_chunk_t *c = hk_chunk_of(p);
-    if (c->h.kind == HK_CHUNK_HUGE) return p == hk_chunk_data(c) && c->h.heap != NULL;
-    hk_page_t *pg = hk_block_head(c, p);
-    if (pg->kind == HK_PAGE_SLAB) return _hk_slab_valid_block(c, pg, p);
-    return pg->kind == HK_PAGE_MEDIUM && hk_page_start(c, pg) == p;
-}
+static bool plain_block_start(const void *p) { return _hk_block_usable(p) != 0; }
 
 /* ---- Reports ------------------------------------------------------------- */
 

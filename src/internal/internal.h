@@ -324,6 +324,9 @@ HK_INTERNAL void _hk_heap_foreach(void (*fn)(hk_heap_t *, void *), void *arg);
 HK_INTERNAL void *_hk_vg_alloc_in(hk_heap_t *h, size_t size, size_t align, bool zero);
 /* Returns the usable size of a live block p of chunk c (validating it). */
 HK_INTERNAL size_t _hk_usable_size_checked(const void *p, const char *func);
+/* The same without the report: 0 when p is not the start of a live-looking
+ * block (any thread may ask). */
+HK_INTERNAL size_t _hk_block_usable(const void *p);
 
 #include "internal/secure.h" /* the secure variant's helpers (nothing otherwise) */
 
