@@ -212,6 +212,7 @@ hk_chunk_t *_hk_huge_alloc(size_t size, size_t align, bool *zeroed) {
         }
         _hk_secure_chunk_keys(c);
 #endif
+        if (_hk_options.thp) _hk_os_prefer_huge_pages(base, HK_META_SIZE + need + HK_GUARD_SIZE);
         c->h.kind = HK_CHUNK_HUGE;
         c->h.huge_reserved = need;
         c->h.huge_base = base;

@@ -11,7 +11,7 @@
 #include "internal/internal.h"
 
 hk_options_t _hk_options = {
-    .decommit_delay_ms = 100, .chunk_cache = 16, .huge_cache_mb = 32, .quarantine_mb = 16,
+    .decommit_delay_ms = 100, .chunk_cache = 16, .huge_cache_mb = 32, .thp = 1, .quarantine_mb = 16,
 };
 
 #define OPTIONS(X)                                                                          \
@@ -19,6 +19,7 @@ hk_options_t _hk_options = {
       "free memory stays committed this many ms before it is given back to the OS")         \
     X(chunk_cache, "CHUNK_CACHE", 16, "free 4 MiB chunks kept reserved for reuse")         \
     X(huge_cache_mb, "HUGE_CACHE_MB", 32, "MiB of freed huge blocks kept for reuse")      \
+    X(thp, "THP", 1, "ask for transparent huge pages in huge blocks (0: never)")              \
     X(show_stats, "SHOW_STATS", 0, "print statistics to stderr at exit (1)")               \
     X(verbose, "VERBOSE", 0, "explain errors and warn about odd settings (1)")                 \
     X(report_json, "REPORT_JSON", 0, "print reports (statistics, leaks) as JSON (1)")          \

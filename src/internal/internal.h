@@ -73,6 +73,7 @@ typedef struct hk_options_s {
     long decommit_delay_ms;  /* free memory stays committed this long */
     long chunk_cache;        /* free chunks kept reserved in the global cache */
     long huge_cache_mb;      /* bytes of freed huge blocks kept for reuse */
+    long thp;                /* huge blocks ask for transparent huge pages */
     long show_stats;         /* print statistics at exit */
     long verbose;            /* explain errors and warnings */
     long report_json;        /* reports (statistics, leaks) as JSON */
@@ -101,6 +102,9 @@ HK_INTERNAL int _hk_os_release(void *p, size_t size);
 /* Decommits whole OS pages (EINVAL, and nothing done, if the range is not
  * OS-page aligned: with 16/64 KiB kernel pages the caller must round). */
 HK_INTERNAL int _hk_os_decommit(void *p, size_t size);
+/* Asks for transparent huge pages in [p, p + size) (a hint: nothing
+ * happens where the kernel has them off). */
+HK_INTERNAL void _hk_os_prefer_huge_pages(void *p, size_t size);
 /* Grows or shrinks a reservation in place (an error when it cannot). */
 HK_INTERNAL int _hk_os_resize(void *p, size_t old_size, size_t new_size);
 /* Moves a reservation's pages into dst, a reservation of new_size made by
