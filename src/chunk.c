@@ -165,39 +165,100 @@ static size_t huge_reserve_size(hk_chunk_t *c) {
     return HK_META_SIZE + c->h.huge_reserved + HK_GUARD_SIZE;
 }
 
-/* Takes the smallest cached huge block that holds `need` and is at most
- * four times as large. Past twice the size, the part beyond `need` is
- * decommitted so a reused block holds little more RSS than a fresh one;
- * within twice, it stays committed so a loop over sizes such as 3, 4, 6 and
- * 8 MiB settles on reusing warm blocks and stops faulting. */
+/* Warm bytes of cached-then-reused blocks beyond their requests: bounded
+ * by half the cache budget, so a program that keeps small blocks made from
+ * large cached ones pins only so much committed memory (under cache_lock). */
+static size_t huge_slack_bytes;
+
+/* Takes a cached huge block for a request of `need` bytes: among those that
+ * hold it and are at most four times as large, the one with the most warm
+ * bytes (the largest, when several cover the request). Serving every size
+ * of a loop such as 2, 4, 8, 3 and 6 MiB from one warm 8 MiB block, as
+ * glibc serves them from the top of its heap, keeps one block per thread
+ * resident instead of one per size; the smaller blocks left unused age out
+ * of the cache. The warm part past the request stays committed while the
+ * slack budget allows; beyond it, the part past twice the request is
+ * decommitted so a reused block holds little more RSS than a fresh one. */
 static hk_chunk_t *huge_from_cache(size_t need) {
+    size_t limit = (size_t)_hk_options.huge_cache_mb << 20;
     hk_chunk_t **best = NULL;
     _hk_lock(&cache_lock);
     for (hk_chunk_t **pp = &cached_huge; *pp; pp = &(*pp)->h.next) {
-        size_t r = (*pp)->h.huge_reserved;
-        if (r >= need && r / 4 <= need && (best == NULL || r < (*best)->h.huge_reserved))
+        const hk_chunk_t *c = *pp;
+        if (c->h.huge_reserved < need || c->h.huge_reserved / 4 > need) continue;
+        if (best == NULL || c->h.huge_warm > (*best)->h.huge_warm ||
+            (c->h.huge_warm == (*best)->h.huge_warm &&
+             c->h.huge_reserved < (*best)->h.huge_reserved))
             best = pp;
     }
     hk_chunk_t *found = NULL;
+    size_t cut = 0;
     if (best) {
         found = *best;
         *best = found->h.next;
         cached_huge_bytes -= found->h.huge_reserved;
+        size_t slack = found->h.huge_warm > need ? found->h.huge_warm - need : 0;
+        if (slack > 0 && huge_slack_bytes + slack <= limit / 2) {
+            found->h.huge_slack = slack;
+            huge_slack_bytes += slack;
+        } else if (found->h.huge_reserved / 2 > need) {
+            cut = (need + _hk_os_page_size - 1) & ~(_hk_os_page_size - 1);
+        }
     }
     hk_unlock(&cache_lock);
-    if (found && found->h.huge_reserved / 2 > need) {
-        size_t keep = (need + _hk_os_page_size - 1) & ~(_hk_os_page_size - 1);
-        if (keep < found->h.huge_reserved)
-            _hk_os_decommit(hk_chunk_data(found) + keep, found->h.huge_reserved - keep);
-    }
+    if (cut && cut < found->h.huge_reserved &&
+        _hk_os_decommit(hk_chunk_data(found) + cut, found->h.huge_reserved - cut) == 0 &&
+        found->h.huge_warm > cut)
+        found->h.huge_warm = cut;
     return found;
+}
+
+/* Gives a block's slack back to the budget (the block is freed or resized). */
+static void huge_drop_slack(hk_chunk_t *c) {
+    if (c->h.huge_slack == 0) return;
+    _hk_lock(&cache_lock);
+    huge_slack_bytes -= c->h.huge_slack;
+    hk_unlock(&cache_lock);
+    c->h.huge_slack = 0;
+}
+
+/* When no cached block holds `need`: grows the largest cached one into it
+ * (mremap: in place, or its pages moved without a copy), so only the
+ * difference is fresh memory. A program whose blocks grow (2, then 4, then
+ * 8 MiB) then keeps one block resident, as glibc extends the top of its
+ * heap, instead of one per size. NULL when nothing is cached or the block
+ * cannot grow (it goes back to the cache). */
+static hk_chunk_t *huge_grow_cached(size_t need) {
+#if HK_SECURE
+    (void)need;
+    return NULL; /* guard pages: huge blocks do not grow in place */
+#else
+    hk_chunk_t **best = NULL;
+    _hk_lock(&cache_lock);
+    for (hk_chunk_t **pp = &cached_huge; *pp; pp = &(*pp)->h.next)
+        if (best == NULL || (*pp)->h.huge_reserved > (*best)->h.huge_reserved) best = pp;
+    hk_chunk_t *c = NULL;
+    if (best) {
+        c = *best;
+        *best = c->h.next;
+        cached_huge_bytes -= c->h.huge_reserved;
+    }
+    hk_unlock(&cache_lock);
+    if (c == NULL) return NULL;
+    hk_chunk_t *grown = _hk_huge_resize(c, need);
+    if (grown == NULL) _hk_huge_free(c);
+    return grown;
+#endif
 }
 
 hk_chunk_t *_hk_huge_alloc(size_t size, size_t align, bool *zeroed) {
     size_t need = (size + HK_PAGE_SIZE - 1) & ~(HK_PAGE_SIZE - 1);
     if (need < size || need > SIZE_MAX / 2) return NULL;
     hk_chunk_t *c = NULL;
-    if (align <= HK_CHUNK_SIZE) c = huge_from_cache(need);
+    if (align <= HK_CHUNK_SIZE) {
+        c = huge_from_cache(need);
+        if (c == NULL) c = huge_grow_cached(need);
+    }
     if (c) {
         *zeroed = false;
     } else {
@@ -215,6 +276,7 @@ hk_chunk_t *_hk_huge_alloc(size_t size, size_t align, bool *zeroed) {
         if (_hk_options.thp) _hk_os_prefer_huge_pages(base, HK_META_SIZE + need + HK_GUARD_SIZE);
         c->h.kind = HK_CHUNK_HUGE;
         c->h.huge_reserved = need;
+        c->h.huge_warm = need;
         c->h.huge_base = base;
         map_set_tail((uintptr_t)hk_chunk_data(c), need, true);
         map_set((uintptr_t)hk_chunk_data(c), true);
@@ -242,6 +304,9 @@ void _hk_huge_free(hk_chunk_t *c) {
      * pending bit: a reused block must start clear. */
     hk_store_relaxed(&c->bits[0].pending, 0);
 #endif
+    huge_drop_slack(c);
+    /* A block in use may have been written anywhere it holds. */
+    c->h.huge_warm = c->h.huge_reserved;
     c->h.heap = NULL;
     c->h.cached_at = _hk_os_now_ms();
     if (c->h.huge_reserved > limit / 2) {
@@ -274,6 +339,7 @@ void _hk_huge_free(hk_chunk_t *c) {
 hk_chunk_t *_hk_huge_resize(hk_chunk_t *c, size_t size) {
     size_t need = (size + HK_PAGE_SIZE - 1) & ~(HK_PAGE_SIZE - 1);
     if (need < size) return NULL;
+    huge_drop_slack(c); /* a block resized is sized for its use */
     if (need <= c->h.huge_reserved) {
         /* Shrinking by more than half gives the tail back; otherwise the
          * block stays as it is, ready to grow again. */
@@ -322,6 +388,7 @@ hk_chunk_t *_hk_huge_resize(hk_chunk_t *c, size_t size) {
     }
     hk_chunk_t *n = (hk_chunk_t *)dst;
     n->h.huge_reserved = need;
+    n->h.huge_warm = need;
     n->h.huge_size = size;
     n->h.huge_base = dst;
     return n;

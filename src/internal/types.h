@@ -181,6 +181,13 @@ typedef struct hk_chunk_head_s {
     size_t huge_reserved;
     size_t huge_size;
     void *huge_base;
+    /* huge: the first huge_warm bytes of the data have not been decommitted
+     * since the block was last in use (they are likely resident); in a
+     * block taken from the cache for a smaller request, huge_slack is the
+     * part of them past that request, counted in the cache's slack budget
+     * until the block is freed or resized. */
+    size_t huge_warm;
+    size_t huge_slack;
     /* when the chunk entered the global cache (ms), for delayed decommit. */
     uint64_t cached_at;
 #if HK_SECURE
