@@ -50,11 +50,13 @@ void *_hk_vg_alloc_in(hk_heap_t *h, size_t size, size_t align, bool zero) {
     return p;
 }
 
-static void *vg_alloc(size_t size, size_t align, bool zero) {
+/* The vg_ functions stay out of line: their client requests keep arguments
+ * on the stack, which inlined would give hk_malloc and hk_free a frame. */
+__attribute__((noinline)) static void *vg_alloc(size_t size, size_t align, bool zero) {
     return _hk_vg_alloc_in(_hk_tls_heap, size, align, zero);
 }
 
-static void vg_free(void *p) {
+__attribute__((noinline)) static void vg_free(void *p) {
     if (p == NULL) return;
     hk_heap_t *h = NULL;
     VG_QUIET(if (hk_chunk_map_has((uintptr_t)p)) h = hk_chunk_of(p)->h.heap; hk_free_fast(p));
@@ -64,7 +66,7 @@ static void vg_free(void *p) {
 
 /* Always moves, as memcheck's own realloc does: the copy carries the
  * definedness of the old bytes. */
-static void *vg_realloc(hk_heap_t *h, void *p, size_t size) {
+__attribute__((noinline)) static void *vg_realloc(hk_heap_t *h, void *p, size_t size) {
     if (p == NULL) return _hk_vg_alloc_in(h, size, 0, false);
     size_t old;
     VG_QUIET(old = _hk_usable_size_checked(p, "realloc"));
@@ -79,13 +81,26 @@ static void *vg_realloc(hk_heap_t *h, void *p, size_t size) {
     return q;
 }
 
+/* hk_malloc and hk_free test the valgrind flag for "not 0" (not asked yet,
+ * or on valgrind) and leave everything else to an out-of-line function, so
+ * their fast paths are tail calls without a stack frame. */
+__attribute__((noinline)) static void *malloc_unless_vg(size_t size) {
+    if (hk_vg_check(&on_valgrind)) return vg_alloc(size, 0, false);
+    return hk_malloc_fast(size);
+}
+
+__attribute__((noinline)) static void free_unless_vg(void *p) {
+    if (hk_vg_check(&on_valgrind)) return vg_free(p);
+    hk_free_fast(p);
+}
+
 void *hk_malloc(size_t size) {
-    if (hk_unlikely(hk_vg_check(&on_valgrind))) return vg_alloc(size, 0, false);
+    if (hk_unlikely(hk_vg_known(&on_valgrind) != 0)) return malloc_unless_vg(size);
     return hk_malloc_fast(size);
 }
 
 void hk_free(void *p) {
-    if (hk_unlikely(hk_vg_check(&on_valgrind))) return vg_free(p);
+    if (hk_unlikely(hk_vg_known(&on_valgrind) != 0)) return free_unless_vg(p);
     hk_free_fast(p);
 }
 
