@@ -16,15 +16,6 @@ static size_t mapped_now(void) {
     return st.mapped_bytes;
 }
 
-static size_t rss_now(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f == NULL) return 0;
-    unsigned long size = 0, resident = 0;
-    int n = fscanf(f, "%lu %lu", &size, &resident);
-    fclose(f);
-    return n == 2 ? (size_t)resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
-}
-
 /* Writes every page of p, and the pattern at its ends. */
 static void touch(uint8_t *p, size_t n, uint64_t id) {
     for (size_t i = 0; i < n; i += 4096) p[i] = (uint8_t)(i >> 12);
@@ -75,7 +66,7 @@ static void growing_sizes(void) {
 
 static void slack_is_bounded(void) {
     hk_collect(true);
-    size_t base = rss_now();
+    size_t base = hk_rss_bytes();
     enum { ROUNDS = 10 };
     uint8_t *keep[ROUNDS];
     for (int i = 0; i < ROUNDS; i++) {
@@ -87,7 +78,7 @@ static void slack_is_bounded(void) {
         REQUIRE(keep[i] != NULL);
         touch(keep[i], 4 * MiB + 512 * KiB, 200 + (uint64_t)i * 2);
     }
-    size_t used = rss_now() - base;
+    size_t used = hk_rss_bytes() - base;
     printf("10 kept blocks of 4.5 MiB after 16 MiB ones: %zu MiB more resident\n", used / MiB);
     /* 45 MiB kept, plus at most the slack budget (half the 32 MiB huge
      * cache) and one cached 16 MiB block; 160 MiB if every kept block
