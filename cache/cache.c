@@ -38,6 +38,15 @@
  * tcache attach and the thread-exit flush; a cache's own lock guards its
  * depot and slabs. Order: registry_lock, then a cache lock. Constructors
  * and destructors run with no lock held, so they may use the cache.
+ *
+ * Under AddressSanitizer (src/internal/asan.h) a free object is poisoned
+ * (its stride), from its free until it is handed out again, and so is the
+ * part of a slab past its last object; poisoning keeps the bytes, so the
+ * constructed state survives, and the objects are unpoisoned before a
+ * destructor runs on them. The freeing thread poisons the object before it
+ * reaches a magazine other threads can take (through the cache lock).
+ * Slab headers are always addressable: the checks of a freed pointer treat
+ * a poisoned would-be header as "no slab there".
  */
 #include <errno.h>
 #include <pthread.h>
@@ -49,6 +58,7 @@
 #include <unistd.h>
 
 #include "heapkit.h"
+#include "../src/internal/asan.h"
 #include "../src/internal/vg.h"
 
 /* Under valgrind each cache is a memcheck memory pool: allocated objects
@@ -243,12 +253,14 @@ static slab_t *slab_new(hk_cache_t *c) {
         }
     }
     if (hk_vg_known(&on_valgrind) > 0) VALGRIND_MAKE_MEM_NOACCESS(slab_object(c, s, 0), c->per_slab * c->stride);
+    hk_asan_poison(slab_object(c, s, 0), c->slab_size - c->first); /* ASan: all free */
     return s;
 }
 
 /* Gives a slab (off every list) back to the heap; no lock held. */
 static void slab_release(hk_cache_t *c, slab_t *s) {
     if (hk_vg_known(&on_valgrind) > 0) VALGRIND_MAKE_MEM_DEFINED(slab_object(c, s, 0), c->per_slab * c->stride);
+    hk_asan_unpoison(slab_object(c, s, 0), c->slab_size - c->first); /* for the destructor */
     if (c->dtor)
         for (size_t i = 0; i < c->per_slab; i++) c->dtor(slab_object(c, s, i));
     s->magic = 0;
@@ -348,8 +360,10 @@ static void tcache_flush(hk_cache_t *c, tcache_t *tc, slab_t **release) {
 static const slab_t *foreign_slab_of(const void *obj) {
     for (size_t size = SLAB_MIN; size <= SLAB_MAX; size *= 2) {
         const slab_t *s = (const slab_t *)((uintptr_t)obj & ~(uintptr_t)(size - 1));
+        if (hk_asan_is_poisoned(s, sizeof *s)) continue; /* ASan: free memory, no header */
         if (s->magic != SLAB_MAGIC || !hk_is_heap_memory(s->cache)) continue;
         const hk_cache_t *other = s->cache;
+        if (hk_asan_is_poisoned(other, sizeof *other)) continue;
         if (s->tag == (other->tag ^ (uintptr_t)s) && other->slab_size == size) return s;
     }
     return NULL;
@@ -375,7 +389,9 @@ report_bad_object(const hk_cache_t *c, const void *obj, const char *why) {
 static void check_slab(const hk_cache_t *c, const void *obj) {
     if (unlikely(!hk_is_heap_memory(obj))) report_bad_object(c, obj, "not heap memory");
     const slab_t *s = slab_of(c, obj);
-    if (unlikely(s->tag != (c->tag ^ (uintptr_t)s))) report_bad_object(c, obj, "not an object of the cache");
+    /* (ASan: a slab header is always addressable; a poisoned one is none.) */
+    if (unlikely(hk_asan_is_poisoned(s, sizeof *s) || s->tag != (c->tag ^ (uintptr_t)s)))
+        report_bad_object(c, obj, "not an object of the cache");
 }
 
 /* True when obj, in slab s of c, is the start of an object: its offset is
@@ -600,17 +616,23 @@ static __attribute__((noinline)) void free_spill(hk_cache_t *c, tcache_t *tc, vo
 
 static __attribute__((noinline)) void *hk_cache_alloc_slow(hk_cache_t *c, tcache_t *tc);
 
+/* An object handed out: under ASan its stride becomes addressable. */
+static inline void *handed_out(const hk_cache_t *c, void *obj) {
+    if (obj) hk_asan_unpoison(obj, c->stride);
+    return obj;
+}
+
 void *hk_cache_alloc(hk_cache_t *c) {
-    if (unlikely(hk_vg_known(&on_valgrind) > 0)) return hk_cache_alloc_slow(c, tcache_find(c));
+    if (unlikely(hk_vg_known(&on_valgrind) > 0)) return handed_out(c, hk_cache_alloc_slow(c, tcache_find(c)));
     tcache_t *tc = tcache_find(c);
     if (likely(tc != NULL)) {
         uint32_t n = count_get(&tc->nloaded);
         if (likely(n != 0)) {
             count_set(&tc->nloaded, n - 1);
-            return tc->loaded[n - 1];
+            return handed_out(c, tc->loaded[n - 1]);
         }
     }
-    return alloc_refill(c, tc);
+    return handed_out(c, alloc_refill(c, tc));
 }
 
 /* Under valgrind: the object becomes a chunk of the cache's memory pool. */
@@ -644,6 +666,7 @@ static __attribute__((noinline)) void free_slow(hk_cache_t *c, tcache_t *tc, voi
     uintptr_t slab = (uintptr_t)obj & c->slab_mask;
     if (!offset_ok(c, obj, slab)) report_bad_object(c, obj, "inside an object, not the start");
     if (hk_vg_known(&on_valgrind) > 0) VALGRIND_MEMPOOL_FREE(c, obj);
+    hk_asan_poison(obj, c->stride); /* ASan: free until handed out again */
     if (tc) {
         uint64_t epoch = atomic_load_explicit(&c->epoch, memory_order_relaxed);
         if (tc->checked_epoch != epoch) { /* a slab was given back: forget them all */
@@ -670,6 +693,7 @@ void hk_cache_free(hk_cache_t *c, void *obj) {
         return free_slow(c, tc, obj);
     uint32_t n = count_get(&tc->nloaded);
     if (unlikely(!offset_ok(c, obj, slab) || n >= c->mag_cap)) return free_slow(c, tc, obj);
+    hk_asan_poison(obj, c->stride); /* ASan: free until handed out again */
     tc->loaded[n] = obj;
     count_set(&tc->nloaded, n + 1);
 }
@@ -799,6 +823,7 @@ void hk_cache_destroy(hk_cache_t *c) {
             slab_unlink(c, s);
             if (hk_vg_known(&on_valgrind) > 0)
                 VALGRIND_MAKE_MEM_DEFINED(slab_object(c, s, 0), c->per_slab * c->stride);
+            hk_asan_unpoison(slab_object(c, s, 0), c->slab_size - c->first); /* for the destructor */
             if (c->dtor)
                 for (size_t i = 0; i < c->per_slab; i++)
                     if (s->free_bits[i / 64] & (1ull << (i % 64))) c->dtor(slab_object(c, s, i));

@@ -13,6 +13,11 @@
  * piece gets a block of its own with a header (on a list, so reset and
  * destroy free it and hk_pool_free_large can free it early). Pool memory is
  * never a block start: hk_free of a pool pointer is reported and aborts.
+ *
+ * Under AddressSanitizer (src/internal/asan.h) the pieces' space past the
+ * bump pointer is poisoned, each block unpoisons the bytes asked for (the
+ * rounding and alignment padding stay poisoned), and reset poisons the
+ * pieces again; the piece headers and the pool struct never are.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,6 +25,7 @@
 #include <unistd.h>
 
 #include "heapkit.h"
+#include "../src/internal/asan.h"
 #include "../src/internal/vg.h"
 
 /* Under valgrind each pool is a memcheck memory pool: its blocks are
@@ -93,6 +99,7 @@ hk_pool_t *hk_pool_new(hk_heap_t *heap) {
     p->pieces = 1;
     p->bump = (char *)p + round_up(sizeof *p, POOL_ALIGN);
     p->limit = pc->end;
+    hk_asan_poison(p->bump, (size_t)(p->limit - p->bump)); /* ASan: nothing handed out yet */
     if (hk_vg_check(&on_valgrind)) {
         VALGRIND_CREATE_MEMPOOL(p, 0, 0);
         VALGRIND_MAKE_MEM_NOACCESS(p->bump, (size_t)(p->limit - p->bump));
@@ -133,6 +140,7 @@ static void *alloc_next_piece(hk_pool_t *p, size_t align, size_t size) {
         if (pc == NULL) return NULL;
         p->cur->next = pc;
         p->pieces++;
+        hk_asan_poison(piece_data(pc), (size_t)(pc->end - piece_data(pc)));
         if (hk_vg_check(&on_valgrind))
             VALGRIND_MAKE_MEM_NOACCESS(piece_data(pc), (size_t)(pc->end - piece_data(pc)));
     }
@@ -156,12 +164,14 @@ void *hk_pool_aligned_alloc(hk_pool_t *p, size_t align, size_t size) {
     if (at + n <= p->limit) {
         p->bump = at + n;
         p->handed_out += size;
+        hk_asan_unpoison(at, size);
         if (hk_vg_check(&on_valgrind)) VALGRIND_MEMPOOL_ALLOC(p, at, size);
         return at;
     }
     char *q = alloc_next_piece(p, align, n);
     if (q) {
         p->handed_out += size;
+        hk_asan_unpoison(q, size);
         if (hk_vg_check(&on_valgrind)) VALGRIND_MEMPOOL_ALLOC(p, q, size);
     }
     return q;
@@ -174,6 +184,7 @@ void *hk_pool_alloc(hk_pool_t *p, size_t size) {
         char *at = p->bump;
         p->bump += n;
         p->handed_out += size;
+        hk_asan_unpoison(at, size); /* ASan: the bytes asked for */
         return at;
     }
     return hk_pool_aligned_alloc(p, POOL_ALIGN, size);
@@ -211,8 +222,10 @@ void hk_pool_free_large(hk_pool_t *p, void *block) {
     /* A pointer that is not a large block of this pool aborts rather than
      * freeing memory the pool does not own. (Reading l is safe for pool
      * memory; for a random pointer the heap check in hk_free still stands.) */
-    if (block == NULL || ((uintptr_t)block & (POOL_ALIGN - 1)) != 0 || l->magic != LARGE_MAGIC ||
-        l->pool != p) {
+    /* (Under ASan a large block's header is always addressable: poisoned
+     * bytes there are pool or heap memory that is no large block.) */
+    if (block == NULL || ((uintptr_t)block & (POOL_ALIGN - 1)) != 0 ||
+        hk_asan_is_poisoned(l, sizeof *l) || l->magic != LARGE_MAGIC || l->pool != p) {
         static const char msg[] = "heapkit: hk_pool_free_large(): not a large block of this pool\n";
         ssize_t w = write(2, msg, sizeof msg - 1);
         (void)w;
@@ -252,8 +265,22 @@ static void vg_end_blocks(hk_pool_t *p) {
         VALGRIND_MAKE_MEM_NOACCESS(piece_data(pc), (size_t)(pc->end - piece_data(pc)));
 }
 
+#if HK_ASAN
+/* Under ASan: every block of the pool ends; the pieces are poisoned past
+ * their headers (and, in the first, past the pool struct). */
+static void asan_end_blocks(hk_pool_t *p) {
+    char *start = (char *)p + round_up(sizeof *p, POOL_ALIGN);
+    hk_asan_poison(start, (size_t)(p->first->end - start));
+    for (piece_t *pc = p->first->next; pc; pc = pc->next)
+        hk_asan_poison(piece_data(pc), (size_t)(pc->end - piece_data(pc)));
+}
+#endif
+
 void hk_pool_reset(hk_pool_t *p) {
     run_cleanups_and_free_large(p);
+#if HK_ASAN
+    asan_end_blocks(p);
+#endif
     if (hk_vg_check(&on_valgrind)) vg_end_blocks(p);
     /* Every piece stays for the next round; the pool struct stays at the
      * start of the first. */
@@ -287,7 +314,16 @@ void hk_pool_destroy(hk_pool_t *p) {
 void hk_pool_stats(hk_pool_t *p, hk_pool_stats_t *out) {
     out->handed_out = p->handed_out;
     out->held = p->pieces * PIECE_SIZE;
-    for (large_t *l = p->large; l; l = l->next) out->held += hk_usable_size(l->base);
+    for (large_t *l = p->large; l; l = l->next) {
+        size_t usable = hk_usable_size(l->base);
+        out->held += usable;
+#if HK_ASAN
+        /* hk_usable_size made the whole heap block addressable: the large
+         * block's slack past its bytes is poisoned again. */
+        char *end = (char *)(l + 1) + l->size;
+        hk_asan_poison(end, (size_t)((char *)l->base + usable - end));
+#endif
+    }
     out->waste = p->waste;
     out->pieces = p->pieces;
 }

@@ -76,6 +76,7 @@ __attribute__((noinline)) static void *vg_realloc(hk_heap_t *h, void *p, size_t 
     }
     void *q = _hk_vg_alloc_in(h, size, 0, false);
     if (q == NULL) return NULL;
+    hk_asan_unpoison(p, old < size ? old : size); /* as realloc_in does */
     VG_QUIET(memcpy(q, p, old < size ? old : size));
     vg_free(p);
     return q;
@@ -148,12 +149,28 @@ int hk_posix_memalign(void **out, size_t align, size_t size) {
     return 0;
 }
 
+#if HK_ASAN
+/* ASan: the API promises the caller every usable byte of a block, so asking
+ * for them makes them addressable; a program that never asks keeps its
+ * slack poisoned (asan.h). Of a huge block only the tail was poisoned, and
+ * unpoisoning the rest would write shadow for every byte of it. */
+static void asan_usable(const void *p, size_t n) {
+    hk_chunk_t *c = hk_chunk_of(p);
+    size_t from = c->h.kind == HK_CHUNK_HUGE && c->h.huge_size < n ? c->h.huge_size : 0;
+    hk_asan_unpoison((const uint8_t *)p + from, n - from);
+}
+#endif
+
 size_t hk_usable_size(const void *p) {
     if (p == NULL) return 0;
 #if HK_DEBUG_MODE
     return _hk_debug_usable_size(p);
 #endif
-    return _hk_usable_size_checked(p, "hk_usable_size");
+    size_t n = _hk_usable_size_checked(p, "hk_usable_size");
+#if HK_ASAN
+    asan_usable(p, n);
+#endif
+    return n;
 }
 
 bool hk_is_heap_memory(const void *p) {
@@ -224,7 +241,10 @@ static void *resize_in_place(hk_heap_t *h, void *p, size_t old, size_t size) {
     }
     if (size <= old) {
         /* Shrinking: keep the block unless it would waste over half. */
-        if (size >= old / 2) return p;
+        if (size >= old / 2) {
+            hk_asan_live(p, size, old); /* ASan: the tail moves with the size */
+            return p;
+        }
     }
     hk_page_t *pg = hk_block_head(c, p);
     if (pg->kind != HK_PAGE_MEDIUM || size <= HK_SMALL_MAX || size > HK_MEDIUM_MAX ||
@@ -243,6 +263,9 @@ static void *resize_in_place(hk_heap_t *h, void *p, size_t old, size_t size) {
     owner->c.medium_live_bytes += (npages << HK_PAGE_SHIFT);
     owner->c.medium_live_bytes -= (before << HK_PAGE_SHIFT);
     (void)h;
+    /* ASan: the pages given back are poisoned (buddy.c); those taken came
+     * poisoned; the tail moves with the size. */
+    hk_asan_live(p, size, npages << HK_PAGE_SHIFT);
     return p;
 }
 
@@ -261,6 +284,9 @@ static void *realloc_in(hk_heap_t *h, void *p, size_t size) {
     if (q) return q;
     q = _hk_heap_alloc(h, size, 0, false);
     if (q == NULL) return NULL; /* p is untouched */
+    /* ASan: the copy reads p's slack too (its size asked is not kept); the
+     * free below poisons p again. */
+    hk_asan_unpoison(p, old < size ? old : size);
     memcpy(q, p, old < size ? old : size);
     hk_free(p);
     return q;

@@ -19,6 +19,12 @@
  * alloc_pages_exact does), so a 5-page slab wastes nothing instead of 3
  * pages. Freeing n pages frees the same pieces, which merge as far as their
  * buddies are free.
+ *
+ * Under AddressSanitizer (asan.h) free pages are poisoned: a block's pages
+ * are poisoned when it is freed or shrunk, and a whole chunk's data when it
+ * is reset by hk_heap_destroy; taking pages leaves them poisoned (a slab
+ * keeps its free blocks so, a medium block unpoisons what it hands out).
+ * Only the shadow is written, never the pages themselves.
  */
 #include "internal/internal.h"
 
@@ -118,6 +124,7 @@ void _hk_buddy_reset_chunk(hk_chunk_t *c) {
     c->pages[0].kind = HK_PAGE_FREE;
     c->pages[0].order = HK_MAX_ORDER;
     c->h.used_pages = 0;
+    hk_asan_poison(hk_chunk_data(c), HK_CHUNK_SIZE); /* ASan: its blocks end here */
 }
 
 /* ---- Freeing ---------------------------------------------------------------- */
@@ -173,6 +180,7 @@ void _hk_buddy_free(hk_heap_t *h, hk_page_t *head) {
     hk_assert(head->kind == HK_PAGE_SLAB || head->kind == HK_PAGE_MEDIUM);
     head->kind = HK_PAGE_INNER;
     head->npages = 0;
+    hk_asan_poison(hk_page_start(c, head), n << HK_PAGE_SHIFT);
     unmark_range(c, idx, idx + n);
     free_range(h, c, idx, idx + n, _hk_os_now_ms());
 }
@@ -183,6 +191,7 @@ void _hk_buddy_shrink(hk_heap_t *h, hk_page_t *head, size_t npages) {
     size_t n = head->npages;
     if (npages == 0 || npages >= n) return;
     head->npages = (uint16_t)npages;
+    hk_asan_poison(hk_page_start(c, head) + (npages << HK_PAGE_SHIFT), (n - npages) << HK_PAGE_SHIFT);
     unmark_range(c, idx + npages, idx + n);
     free_range(h, c, idx + npages, idx + n, _hk_os_now_ms());
 }

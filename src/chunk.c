@@ -19,6 +19,13 @@
  * pages back instead of faulting them in again (jemalloc and mimalloc run
  * that loop 4x slower than glibc). Cached memory is decommitted only after
  * it has stayed unused for the decommit delay.
+ *
+ * Under AddressSanitizer (asan.h): a new chunk's data is poisoned whole (it
+ * is one free buddy block); a huge block is handed out with its tail past
+ * the bytes asked for poisoned, is poisoned whole while cached, and its
+ * tail follows realloc. Whatever is poisoned is cleared before the address
+ * space goes back to the OS: ASan does not clear the shadow of an unmapped
+ * range, and the next mapping there would inherit it.
  */
 #define _GNU_SOURCE
 #include <sched.h>
@@ -111,12 +118,15 @@ hk_chunk_t *_hk_chunk_alloc(void) {
     _hk_secure_chunk_keys(c);
 #endif
     chunk_init_fresh(c);
+    hk_asan_poison(hk_chunk_data(c), HK_CHUNK_SIZE); /* ASan: all free */
     map_set((uintptr_t)hk_chunk_data(c), true);
     return c;
 }
 
+/* Unmaps a chunk of the cache (fully free, so poisoned whole under ASan). */
 static void chunk_unmap(hk_chunk_t *c) {
     map_set((uintptr_t)hk_chunk_data(c), false);
+    hk_asan_unpoison(hk_chunk_data(c), HK_CHUNK_SIZE);
     _hk_os_release(c, CHUNK_RESERVE);
 }
 
@@ -164,6 +174,27 @@ void _hk_chunk_free(hk_chunk_t *c) {
 static size_t huge_reserve_size(hk_chunk_t *c) {
     return HK_META_SIZE + c->h.huge_reserved + HK_GUARD_SIZE;
 }
+
+#if HK_ASAN
+/* ASan: the shadow of a huge block that was live until now and is about to
+ * be unmapped or moved: its tail past the bytes asked for, and its link
+ * word (a remote free into an explicit heap writes it, heap.c). The bytes
+ * in between were never poisoned, and a block can be large: they are left
+ * as they are. */
+static void asan_huge_clear_live(hk_chunk_t *c) {
+    uint8_t *data = hk_chunk_data(c);
+    hk_asan_unpoison(data, sizeof(hk_block_t));
+    hk_asan_unpoison(data + c->h.huge_size, c->h.huge_reserved - c->h.huge_size);
+}
+/* ASan: a huge block that held `old` bytes now holds c->h.huge_size: the
+ * bytes gained become addressable, the tail to the reservation poisoned. */
+static void asan_huge_resized(hk_chunk_t *c, size_t old) {
+    uint8_t *data = hk_chunk_data(c);
+    size_t size = c->h.huge_size;
+    if (size > old) hk_asan_unpoison(data + old, size - old);
+    hk_asan_poison(data + size, c->h.huge_reserved - size);
+}
+#endif
 
 /* Warm bytes of cached-then-reused blocks beyond their requests: bounded
  * by half the cache budget, so a program that keeps small blocks made from
@@ -245,6 +276,12 @@ static hk_chunk_t *huge_grow_cached(size_t need) {
     }
     hk_unlock(&cache_lock);
     if (c == NULL) return NULL;
+#if HK_ASAN
+    /* Poisoned whole while cached: made a live block of its full size, as
+     * _hk_huge_resize expects (it poisons the new tail). */
+    hk_asan_unpoison(hk_chunk_data(c), c->h.huge_reserved);
+    c->h.huge_size = c->h.huge_reserved;
+#endif
     hk_chunk_t *grown = _hk_huge_resize(c, need);
     if (grown == NULL) _hk_huge_free(c);
     return grown;
@@ -261,6 +298,11 @@ hk_chunk_t *_hk_huge_alloc(size_t size, size_t align, bool *zeroed) {
     }
     if (c) {
         *zeroed = false;
+        /* ASan: poisoned whole while cached (a grown one, past its new
+         * reservation's first `need` bytes): the request addressable, the
+         * rest poisoned. */
+        hk_asan_unpoison(hk_chunk_data(c), size);
+        hk_asan_poison(hk_chunk_data(c) + size, c->h.huge_reserved - size);
     } else {
         if (align < HK_CHUNK_SIZE) align = HK_CHUNK_SIZE;
         uint8_t *base = _hk_os_reserve(HK_META_SIZE + need + HK_GUARD_SIZE, align, HK_META_SIZE);
@@ -281,13 +323,24 @@ hk_chunk_t *_hk_huge_alloc(size_t size, size_t align, bool *zeroed) {
         map_set_tail((uintptr_t)hk_chunk_data(c), need, true);
         map_set((uintptr_t)hk_chunk_data(c), true);
         *zeroed = true;
+        /* ASan: a new mapping's shadow is taken as clear (asan.h); only
+         * the tail past the bytes asked for is poisoned. */
+        hk_asan_poison(hk_chunk_data(c) + size, need - size);
     }
     c->h.huge_size = size;
     c->h.next = c->h.prev = NULL;
     return c;
 }
 
-static void huge_unmap(hk_chunk_t *c) {
+/* Unmaps a huge block: one of the cache (poisoned whole under ASan) or, with
+ * cached false, one freed while live. */
+static void huge_unmap(hk_chunk_t *c, bool cached) {
+#if HK_ASAN
+    if (cached) hk_asan_unpoison(hk_chunk_data(c), c->h.huge_reserved);
+    else asan_huge_clear_live(c);
+#else
+    (void)cached;
+#endif
     map_set((uintptr_t)hk_chunk_data(c), false);
     map_set_tail((uintptr_t)hk_chunk_data(c), c->h.huge_reserved, false);
     _hk_os_release(c, huge_reserve_size(c));
@@ -310,9 +363,11 @@ void _hk_huge_free(hk_chunk_t *c) {
     c->h.heap = NULL;
     c->h.cached_at = _hk_os_now_ms();
     if (c->h.huge_reserved > limit / 2) {
-        huge_unmap(c);
+        huge_unmap(c, false);
         return;
     }
+    /* ASan: poisoned whole before another thread can take it from the cache. */
+    hk_asan_poison(hk_chunk_data(c), c->h.huge_reserved);
     hk_chunk_t *evict = NULL;
     _hk_lock(&cache_lock);
     c->h.next = cached_huge;
@@ -332,7 +387,7 @@ void _hk_huge_free(hk_chunk_t *c) {
     while (evict) {
         hk_chunk_t *e = evict;
         evict = e->h.next;
-        huge_unmap(e);
+        huge_unmap(e, true);
     }
 }
 
@@ -346,7 +401,13 @@ hk_chunk_t *_hk_huge_resize(hk_chunk_t *c, size_t size) {
         size_t keep = (need + _hk_os_page_size - 1) & ~(_hk_os_page_size - 1);
         if (need < c->h.huge_reserved / 2 && keep < c->h.huge_reserved)
             _hk_os_decommit(hk_chunk_data(c) + keep, c->h.huge_reserved - keep);
+#if HK_ASAN
+        size_t old = c->h.huge_size;
         c->h.huge_size = size;
+        asan_huge_resized(c, old);
+#else
+        c->h.huge_size = size;
+#endif
         return c;
     }
 #if HK_SECURE
@@ -363,7 +424,13 @@ hk_chunk_t *_hk_huge_resize(hk_chunk_t *c, size_t size) {
     if (_hk_os_resize(c, old_size, new_size) == 0) {
         map_set_tail((uintptr_t)hk_chunk_data(c), need, true);
         c->h.huge_reserved = need;
+#if HK_ASAN
+        size_t old = c->h.huge_size;
         c->h.huge_size = size;
+        asan_huge_resized(c, old); /* the grown part's shadow is set whole */
+#else
+        c->h.huge_size = size;
+#endif
         return c; /* grown in place: same address, same map slot */
     }
     /* Move into a fresh aligned reservation. The map byte of the old slot is
@@ -378,7 +445,15 @@ hk_chunk_t *_hk_huge_resize(hk_chunk_t *c, size_t size) {
     map_set(new_data, true);
     map_set(old_data, false);
     map_set_tail(old_data, old_reserved, false);
+#if HK_ASAN
+    /* The old range leaves clear; the new one is taken as clear. */
+    asan_huge_clear_live(c);
+    size_t old = c->h.huge_size;
+#endif
     if (_hk_os_move(c, old_size, dst, new_size) != 0) {
+#if HK_ASAN
+        hk_asan_poison(old_data + old, old_reserved - old);
+#endif
         map_set_tail(old_data, old_reserved, true);
         map_set(old_data, true);
         map_set(new_data, false);
@@ -391,6 +466,9 @@ hk_chunk_t *_hk_huge_resize(hk_chunk_t *c, size_t size) {
     n->h.huge_warm = need;
     n->h.huge_size = size;
     n->h.huge_base = dst;
+#if HK_ASAN
+    asan_huge_resized(n, old);
+#endif
     return n;
 }
 
@@ -427,7 +505,7 @@ void _hk_chunk_cache_purge(bool force) {
     while (release) {
         hk_chunk_t *c = release;
         release = c->h.next;
-        huge_unmap(c);
+        huge_unmap(c, true);
     }
 }
 

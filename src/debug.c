@@ -244,6 +244,9 @@ static size_t measure_end(dbg_block_t *b) {
         return (size_t)(((end + page - 1) & ~(page - 1)) - (uintptr_t)user_of(b));
     }
     size_t usable = _hk_usable_size_checked(base_of(b), "debug");
+    /* ASan: the whole heap block is the debug block's (its red zone runs to
+     * the usable end), not only the bytes plain_alloc asked for. */
+    hk_asan_unpoison(base_of(b), usable);
     return (size_t)((uint8_t *)base_of(b) + usable - user_of(b));
 }
 
@@ -515,6 +518,9 @@ static dbg_block_t *find_block(void *p, const char *func) {
      * bytes into its heap block. For other pointers, the word read is in
      * the same chunk (or the chunk's metadata just below its data). */
     dbg_block_t *b = header_of(p);
+    /* ASan: a debug block's header is always addressable; poisoned bytes
+     * there mean free memory, not a debug block. */
+    if (hk_asan_is_poisoned(b, sizeof *b)) return NULL;
     if (b->check == check_of(p, STATE_LIVE) && b->state == STATE_LIVE) return b;
     if (b->check == check_of(p, STATE_FREED) && b->state == STATE_FREED)
         report_error(func, "double free", p, b, "block of %zu bytes", b->size);
@@ -710,7 +716,9 @@ static void mark_word(scan_t *sc, uintptr_t w) {
     }
 }
 
-static void scan_range(scan_t *sc, uintptr_t lo, uintptr_t hi) {
+/* Not instrumented under ASan: the scan reads globals and stack frames word
+ * by word, their red zones included, as any conservative scan does. */
+HK_NO_ASAN static void scan_range(scan_t *sc, uintptr_t lo, uintptr_t hi) {
     lo = (lo + sizeof(void *) - 1) & ~(uintptr_t)(sizeof(void *) - 1);
     for (uintptr_t a = lo; a + sizeof(void *) <= hi; a += sizeof(void *))
         mark_word(sc, *(const uintptr_t *)a);

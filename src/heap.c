@@ -290,6 +290,19 @@ hk_heap_t *_hk_heap_get_default(void) {
 
 /* ---- Remote frees ------------------------------------------------------------------- */
 
+#if HK_ASAN
+/* ASan: a block freed by a thread that does not own its heap is poisoned by
+ * that thread, before the push publishes it: once pushed, the owner may
+ * drain it and hand it out again at once, and a later shadow write of ours
+ * would poison a live block (asan.h). Slab and medium blocks whole (the
+ * usable size reads only what is fixed while the block is live); a huge
+ * block only gets its link word poisoned, by the push: chunk.c poisons it
+ * whole when it caches it, or clears it when it unmaps it. */
+static void asan_poison_remote(void *p) {
+    if (hk_chunk_of(p)->h.kind == HK_CHUNK_NORMAL) hk_asan_poison(p, _hk_block_usable(p));
+}
+#endif
+
 void _hk_heap_free_remote(hk_heap_t *h, void *p) {
     hk_block_t *b = p;
 #if HK_SECURE
@@ -298,12 +311,16 @@ void _hk_heap_free_remote(hk_heap_t *h, void *p) {
     hk_chunk_t *c = hk_chunk_of(p);
     _hk_secure_remote_free(c, p);
 #endif
+#if HK_ASAN
+    asan_poison_remote(p);
+#endif
     hk_block_t *head = atomic_load_explicit(&h->remote, memory_order_relaxed);
     do {
+        /* Under ASan the link word is poisoned again before the CAS. */
 #if HK_SECURE
-        b->next_enc = hk_link_encode(c, b, head);
+        hk_link_write(b, hk_link_encode(c, b, head));
 #else
-        b->next = head;
+        hk_link_write(b, head);
 #endif
     } while (!atomic_compare_exchange_weak_explicit(&h->remote, &head, b, memory_order_release,
                                                     memory_order_relaxed));
@@ -316,7 +333,7 @@ void _hk_heap_drain_remote(hk_heap_t *h) {
 #if HK_SECURE
         hk_block_t *next = _hk_secure_drain_next(h, b); /* checked; b's pending bit cleared */
 #else
-        hk_block_t *next = b->next;
+        hk_block_t *next = hk_link_read(b);
 #endif
         if (hk_unlikely(next == b)) _hk_fatal("free", "double free", b);
         _hk_heap_free_local(h, hk_chunk_of(b), b);
@@ -443,7 +460,7 @@ static inline hk_block_t *slab_pop(hk_heap_t *h, hk_page_t *pg, unsigned cls) {
 #if HK_SECURE
     pg->free = hk_secure_take(pg, b); /* decodes and checks the link */
 #else
-    pg->free = b->next;
+    pg->free = hk_link_read(b);
 #endif
     pg->used++;
     h->mallocs[cls]++;
@@ -497,7 +514,11 @@ static void *medium_alloc(hk_heap_t *h, size_t size, size_t align, bool zero) {
     h->c.medium_mallocs++;
     h->c.medium_live_bytes += npages << HK_PAGE_SHIFT;
     void *p = hk_page_start(hk_chunk_of_page(pg), pg);
-    if (zero && !zeroed) memset(p, 0, npages << HK_PAGE_SHIFT);
+    if (zero && !zeroed) {
+        hk_asan_unpoison(p, npages << HK_PAGE_SHIFT); /* ASan: free pages, cleared whole */
+        memset(p, 0, npages << HK_PAGE_SHIFT);
+    }
+    hk_asan_live(p, size, npages << HK_PAGE_SHIFT); /* ASan: the pages came poisoned */
     return p;
 }
 
@@ -547,7 +568,11 @@ void *_hk_heap_alloc(hk_heap_t *h, size_t size, size_t align, bool zero) {
                class_for(size, align) < _hk_class_count) {
         unsigned cls = class_for(size, align);
         p = small_alloc(h, cls);
-        if (p && zero) memset(p, 0, _hk_classes[cls].block_size);
+        if (p && zero) {
+            hk_asan_unpoison(p, _hk_classes[cls].block_size); /* ASan: a free block, cleared whole */
+            memset(p, 0, _hk_classes[cls].block_size);
+        }
+        if (p) hk_asan_live(p, size, _hk_classes[cls].block_size);
     } else if (size <= HK_MEDIUM_MAX && align <= HK_CHUNK_SIZE) {
         p = medium_alloc(h, size ? size : 1, align, zero);
     } else {
@@ -741,7 +766,7 @@ bool hk_heap_owns(hk_heap_t *h, const void *p) {
         if (h->owner_tid != hk_thread_id()) return true; /* cannot look further */
         /* A block on the slab's free list is not live (a slow walk: this
          * function is meant for assertions). */
-        for (hk_block_t *b = pg->free; b; b = b->next)
+        for (hk_block_t *b = pg->free; b; b = hk_link_read(b))
             if (b == p) return false;
         return true;
 #endif

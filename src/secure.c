@@ -73,10 +73,10 @@ hk_block_t *_hk_secure_carve(hk_chunk_t *c, uint8_t *first, size_t n, size_t bs,
     hk_block_t *head = (hk_block_t *)(first + order[0] * bs), *b = head;
     for (size_t k = 1; k < n; k++) {
         hk_block_t *next = (hk_block_t *)(first + order[k] * bs);
-        b->next_enc = hk_link_encode_k(k0, k1, b, next);
+        hk_link_write(b, hk_link_encode_k(k0, k1, b, next));
         b = next;
     }
-    b->next_enc = hk_link_encode_k(k0, k1, b, tail);
+    hk_link_write(b, hk_link_encode_k(k0, k1, b, tail));
     return head;
 }
 
@@ -117,7 +117,7 @@ void _hk_secure_remote_free(hk_chunk_t *c, void *p) {
 
 hk_block_t *_hk_secure_drain_next(hk_heap_t *h, hk_block_t *b) {
     hk_chunk_t *c = hk_chunk_of(b);
-    hk_block_t *next = hk_link_decode(c, b, b->next_enc);
+    hk_block_t *next = hk_link_decode(c, b, hk_link_read(b));
     if (next != NULL) {
         /* A queued block of this heap: in a heapkit chunk of h, at the
          * start of a huge block if huge, with its pending bit set. The map

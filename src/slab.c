@@ -62,10 +62,13 @@ void _hk_slab_extend(hk_page_t *pg) {
      * and an overflow cannot count on what lies after its block. */
     pg->free = _hk_secure_carve(c, first, n, bs, pg->free);
 #else
-    /* In address order, so a fresh slab hands out ascending addresses. */
+    /* In address order, so a fresh slab hands out ascending addresses.
+     * (Under ASan the carved blocks stay poisoned: the slab's memory came
+     * poisoned from the buddy, and the links are written through the
+     * helper.) */
     uint8_t *b = first;
-    for (size_t i = 1; i < n; i++, b += bs) ((hk_block_t *)b)->next = (hk_block_t *)(b + bs);
-    ((hk_block_t *)b)->next = pg->free;
+    for (size_t i = 1; i < n; i++, b += bs) hk_link_write((hk_block_t *)b, (hk_block_t *)(b + bs));
+    hk_link_write((hk_block_t *)b, pg->free);
     pg->free = (hk_block_t *)first;
 #endif
     pg->initialized = (uint16_t)(pg->initialized + n);
@@ -159,10 +162,12 @@ void _hk_slab_free(hk_heap_t *h, hk_page_t *pg, hk_block_t *b) {
     uint64_t m = hk_bit_of(b), live = hk_load_relaxed(&w->live);
     if (hk_unlikely((live & m) == 0)) _hk_fatal("free", "double free", b);
     hk_store_relaxed(&w->live, live & ~m);
-    b->next_enc = hk_link_encode(c, b, pg->free);
+    hk_asan_poison(b, pg->block_size); /* ASan: free blocks are poisoned whole */
+    hk_link_write(b, hk_link_encode(c, b, pg->free));
 #else
     if (hk_unlikely(b == pg->free)) _hk_fatal("free", "double free", b);
-    b->next = pg->free;
+    hk_asan_poison(b, pg->block_size); /* ASan: free blocks are poisoned whole */
+    hk_link_write(b, pg->free);
 #endif
     pg->free = b;
     if (--pg->used == 0 || hk_load_relaxed(&pg->owner) != h->owner_tid || h->owner_tid == 0)

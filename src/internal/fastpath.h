@@ -19,10 +19,13 @@ static inline void *hk_malloc_fast(size_t size) {
 #if HK_SECURE
             pg->free = hk_secure_take(pg, b); /* decodes and checks the link */
 #else
-            pg->free = b->next;
+            pg->free = hk_link_read(b);
 #endif
             pg->used++;
             h->mallocs[cls]++;
+            /* ASan: the bytes asked for; the rest of the free (poisoned)
+             * block stays poisoned (asan.h). */
+            hk_asan_unpoison(b, size);
             return b;
         }
     }
@@ -54,7 +57,8 @@ static inline void hk_free_fast(void *p) {
             if (hk_likely(off * pg->div_magic < pg->valid_limit && (live & m) != 0 &&
                           (hk_load_relaxed(&w->pending) & m) == 0)) {
                 hk_store_relaxed(&w->live, live & ~m);
-                b->next_enc = hk_link_encode(c, b, head);
+                hk_asan_poison(b, pg->block_size); /* ASan: free blocks are poisoned whole */
+                hk_link_write(b, hk_link_encode(c, b, head));
                 pg->free = b;
                 if (hk_unlikely(--pg->used == 0)) _hk_slab_after_free_fast(pg);
                 return;
@@ -64,7 +68,8 @@ static inline void hk_free_fast(void *p) {
              * path, which checks again and reports: a jump, where calling
              * the report here would cost a stack frame on every free. */
             if (hk_likely(off * pg->div_magic < pg->valid_limit && b != head)) {
-                b->next = head;
+                hk_asan_poison(b, pg->block_size); /* ASan: free blocks are poisoned whole */
+                hk_link_write(b, head);
                 pg->free = b;
                 if (hk_unlikely(--pg->used == 0)) _hk_slab_after_free_fast(pg);
                 return;

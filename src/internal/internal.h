@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "internal/types.h"
+#include "internal/asan.h" /* poisoning under AddressSanitizer (nothing otherwise) */
 
 #define hk_likely(x)   __builtin_expect(!!(x), 1)
 #define hk_unlikely(x) __builtin_expect(!!(x), 0)
@@ -331,6 +332,38 @@ HK_INTERNAL size_t _hk_usable_size_checked(const void *p, const char *func);
 /* The same without the report: 0 when p is not the start of a live-looking
  * block (any thread may ask). */
 HK_INTERNAL size_t _hk_block_usable(const void *p);
+
+/* ---- Free-list links ------------------------------------------------------ */
+/* The first word of a free small block links its slab's free list or its
+ * heap's remote queue (types.h: hk_block_t; encoded in the secure variant,
+ * secure.h). Under AddressSanitizer a free block is poisoned whole, link
+ * included (asan.h), so heapkit reads and writes links only through these,
+ * which then unpoison that one word for the access and poison it again.
+ * In other builds they are macros for the plain load and store, so the
+ * code is the same as it was before they existed. */
+#if HK_SECURE
+typedef uintptr_t hk_link_t;   /* the encoded link */
+#define HK_LINK_FIELD next_enc
+#else
+typedef hk_block_t *hk_link_t;
+#define HK_LINK_FIELD next
+#endif
+#if HK_ASAN
+static inline hk_link_t hk_link_read(const hk_block_t *b) {
+    hk_asan_unpoison(b, sizeof *b);
+    hk_link_t v = b->HK_LINK_FIELD;
+    hk_asan_poison(b, sizeof *b);
+    return v;
+}
+static inline void hk_link_write(hk_block_t *b, hk_link_t v) {
+    hk_asan_unpoison(b, sizeof *b);
+    b->HK_LINK_FIELD = v;
+    hk_asan_poison(b, sizeof *b);
+}
+#else
+#define hk_link_read(b)     ((b)->HK_LINK_FIELD)
+#define hk_link_write(b, v) ((void)((b)->HK_LINK_FIELD = (v)))
+#endif
 
 #include "internal/secure.h" /* the secure variant's helpers (nothing otherwise) */
 

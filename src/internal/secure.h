@@ -109,7 +109,7 @@ HK_INTERNAL hk_block_t *_hk_secure_carve(hk_chunk_t *c, uint8_t *first, size_t n
  * the malloc fast path in the secure variant (about 20 instructions). */
 static inline hk_block_t *hk_secure_take(hk_page_t *pg, hk_block_t *b) {
     hk_chunk_t *c = hk_chunk_of(b);
-    hk_block_t *next = hk_link_decode(c, b, b->next_enc);
+    hk_block_t *next = hk_link_decode(c, b, hk_link_read(b));
     /* The slab's first byte: descriptors are 64 bytes for 4096-byte pages,
      * so the descriptor's byte offset shifted by 6 is the page's. */
     uintptr_t start = (uintptr_t)hk_chunk_data(c) + (((uintptr_t)pg - (uintptr_t)c->pages) << 6);

@@ -38,6 +38,24 @@ static inline uint8_t *sec_chunk_data(const void *p) {
     return (uint8_t *)((uintptr_t)p & ~(HK_CHUNK_SIZE - 1));
 }
 
+/* The first word of a freed block, read and overwritten on purpose (the
+ * corruption a test simulates). In an ASan build heapkit keeps free blocks
+ * poisoned (src/internal/asan.h), so the word is unpoisoned for the access
+ * and poisoned again, as heapkit's own link accesses do; elsewhere these
+ * are a plain load and store. */
+static inline uintptr_t sec_freed_word(const void *p) {
+    uintptr_t w;
+    hk_asan_unpoison(p, sizeof w);
+    memcpy(&w, p, sizeof w);
+    hk_asan_poison(p, sizeof w);
+    return w;
+}
+static inline void sec_forge_word(void *p, uintptr_t w) {
+    hk_asan_unpoison(p, sizeof w);
+    memcpy(p, &w, sizeof w);
+    hk_asan_poison(p, sizeof w);
+}
+
 /* Finds "heapkit: free list corrupted 0x<hex>" in text; *addr gets the hex. */
 static inline bool sec_parse_corrupt(const char *text, uintptr_t *addr) {
     static const char prefix[] = "heapkit: free list corrupted 0x";

@@ -46,10 +46,8 @@ static void corrupt_then_malloc(void *arg) {
     void *victim = v[1];
     hk_free(victim);
     if (k->depth) hk_free(v[2]);
-    uintptr_t old;
-    memcpy(&old, victim, sizeof old);
-    uintptr_t bad = forge(k->how, old, v[5], other_slab);
-    memcpy(victim, &bad, sizeof bad);
+    uintptr_t old = sec_freed_word(victim);
+    sec_forge_word(victim, forge(k->how, old, v[5], other_slab));
     fprintf(stderr, "victim %p\n", victim);
     /* The victim's link is decoded when the victim itself is popped. */
     for (int i = 0; i <= k->depth; i++) {
@@ -74,10 +72,8 @@ static void corrupt_remote_queue(void *arg) {
     pthread_join(t, NULL);
     if (pthread_create(&t, NULL, free_in_thread, b) != 0) _exit(3);
     pthread_join(t, NULL);
-    uintptr_t old;
-    memcpy(&old, b, sizeof old);
-    uintptr_t bad = how == 0 ? (uintptr_t)live : how == 1 ? (uintptr_t)a : old ^ 0x5a5a5a5a5a5a5a5aull;
-    memcpy(b, &bad, sizeof bad);
+    uintptr_t old = sec_freed_word(b);
+    sec_forge_word(b, how == 0 ? (uintptr_t)live : how == 1 ? (uintptr_t)a : old ^ 0x5a5a5a5a5a5a5a5aull);
     fprintf(stderr, "victim %p\n", b);
     hk_collect(false); /* the owner drains: b's link is decoded */
     _exit(0);

@@ -60,6 +60,15 @@ static int check_heap(hk_heap_t *h, size_t *free_pages_out) {
     return bad;
 }
 
+/* The memory of an allocated block. The buddy hands out pages as they were
+ * while free, poisoned in an ASan build (src/internal/asan.h); the test
+ * uses them whole, as medium_alloc would use what it asked for. */
+static uint8_t *block_mem(hk_page_t *pg) {
+    uint8_t *mem = hk_page_start(hk_chunk_of_page(pg), pg);
+    hk_asan_unpoison(mem, (size_t)pg->npages * HK_PAGE_SIZE);
+    return mem;
+}
+
 typedef struct { hk_page_t *pg; size_t n; unsigned align; uint8_t tag; } live_t;
 
 static void test_random(long ops) {
@@ -82,7 +91,7 @@ static void test_random(long ops) {
             size_t idx = (size_t)(pg - c->pages);
             if (pg->npages != n) bad++;                     /* exact size */
             if (idx % ((size_t)1 << a) != 0) bad++;         /* alignment */
-            uint8_t *mem = hk_page_start(c, pg);
+            uint8_t *mem = block_mem(pg);
             if (zeroed)                                     /* "zeroed" is true */
                 for (size_t k = 0; k < n * HK_PAGE_SIZE; k += 512) if (mem[k]) { bad++; break; }
             uint8_t tag = (uint8_t)(op | 1);
@@ -171,9 +180,11 @@ static void test_purge(void) {
     bool z;
     hk_page_t *a = _hk_buddy_alloc(h, 64, 0, &z);
     a->kind = HK_PAGE_MEDIUM;
-    memset(hk_page_start(hk_chunk_of_page(a), a), 0xAB, 64 * HK_PAGE_SIZE);
+    uint8_t *mem = block_mem(a);
+    memset(mem, 0xAB, 64 * HK_PAGE_SIZE);
     CHECK(h->committed_bytes == 64 * HK_PAGE_SIZE);
     _hk_buddy_free(h, a);
+    CHECK(hk_asan_is_poisoned(mem, 1) == HK_ASAN); /* ASan: free pages are poisoned */
     CHECK(h->committed_bytes == 64 * HK_PAGE_SIZE); /* delay: still committed */
     _hk_buddy_purge(h, _hk_os_now_ms(), true);
     CHECK(h->committed_bytes == 0);
@@ -181,7 +192,7 @@ static void test_purge(void) {
     hk_page_t *b = _hk_buddy_alloc(h, 64, 0, &z);
     b->kind = HK_PAGE_MEDIUM;
     CHECK(z);
-    uint8_t *m = hk_page_start(hk_chunk_of_page(b), b);
+    uint8_t *m = block_mem(b);
     int nonzero = 0;
     for (size_t k = 0; k < 64 * HK_PAGE_SIZE; k += 64) nonzero += m[k] != 0;
     CHECK(nonzero == 0);
