@@ -5,12 +5,12 @@
 //     huge pages in chunks would cost small programs megabytes of RSS;
 //   - with HEAPKIT_THP=0 (this program run again with it) the huge block's
 //     mapping does not carry the flag either.
-// A kernel without transparent huge pages (no /sys/kernel/mm/
-// transparent_hugepage) rejects the advice: then no mapping may carry it.
+// A kernel without transparent huge pages rejects the advice (asked of a
+// mapping of the test's own): then no mapping may carry it.
 #include "hk_test.h"
 #include "api/hk_util.h"
 
-#include <sys/stat.h>
+#include <sys/mman.h>
 
 /* Whether the mapping that holds p carries the "hg" VmFlag; -1 when p is in
  * no mapping of /proc/self/smaps. */
@@ -35,6 +35,18 @@ static int has_hugepage_advice(const void *p) {
     return found;
 }
 
+/* Whether this kernel accepts MADV_HUGEPAGE (built with transparent huge
+ * pages), asked of a mapping of our own: /sys may be hidden in a container
+ * while the kernel still takes the advice. */
+static bool kernel_takes_hugepage_advice(void) {
+    size_t n = 4 * MiB;
+    void *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(m != MAP_FAILED);
+    bool ok = madvise(m, n, MADV_HUGEPAGE) == 0;
+    munmap(m, n);
+    return ok;
+}
+
 /* Allocates and fills a block of n bytes, reports its advice, checks the
  * contents and frees it. */
 static int advice_of_new_block(size_t n, uint64_t id) {
@@ -48,8 +60,7 @@ static int advice_of_new_block(size_t n, uint64_t id) {
 }
 
 int main(int argc, char **argv) {
-    struct stat st;
-    bool kernel_thp = stat("/sys/kernel/mm/transparent_hugepage", &st) == 0;
+    bool kernel_thp = kernel_takes_hugepage_advice();
     const char *env = getenv("HEAPKIT_THP");
     bool off = env != NULL && strcmp(env, "0") == 0;
 
