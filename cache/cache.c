@@ -2,37 +2,55 @@
  *
  * Owns: caches of fixed-size objects in the style of Bonwick's slab
  * allocator with magazines (USENIX 1994 and 2001): slabs, the per-cache
- * depot of magazines, the per-thread magazines, and the thread-exit flush.
+ * depot of magazines, the per-thread object stacks, and the thread-exit
+ * flush.
  * Calls: the public API only (hk_aligned_alloc, hk_malloc, hk_free,
  * hk_is_heap_memory): a cache is a client of the heaps, like a pool.
  *
  * Three layers, fastest first:
- *   1. Per-thread magazines. Each thread using a cache has two magazines
- *      (arrays of free objects), `loaded` and `previous`. Alloc pops from
- *      loaded, free pushes onto it; when loaded is empty (full) and
- *      previous is full (empty) they swap. No lock, no atomic
- *      read-modify-write: a thread's magazines are its own.
+ *   1. Per-thread stacks. Each thread using a cache has a stack of free
+ *      objects, room for two magazines (2 * mag_cap), inside its tcache
+ *      struct. Alloc pops, free pushes: the object freed last is the next
+ *      one handed out (it is still in the CPU's cache). No lock, no atomic
+ *      read-modify-write: a thread's stack is its own.
  *   2. The depot: full and empty magazines shared by the threads, under
- *      the cache lock. A thread whose two magazines are both empty (full)
- *      trades one with the depot, so it takes the lock once per magazine
- *      of objects, not once per object.
- *   3. Slabs: aligned blocks of slab_size bytes from the heaps, a header
- *      with a bitmap of the objects free in the slab, then the objects.
- *      Also under the cache lock. An object finds its slab by masking its
- *      address (slabs are aligned to their size).
- * Objects never hold a free-list link (the bitmap and the magazines keep
- * track of them), so a constructed object keeps its state while free: the
- * constructor runs once per object when its slab is filled, the destructor
- * when the slab is given back.
+ *      the cache lock. A thread whose stack runs empty takes a full
+ *      magazine; one whose stack is full gives away its oldest magazine's
+ *      worth. Magazines are large (up to 256 objects) so that a thread's
+ *      own churn rarely reaches the depot: objects stay on the thread (and
+ *      in its core's cache) that used them last.
+ *   3. Slabs: aligned blocks of slab_size bytes from the heaps: the objects
+ *      from offset 0 (so objects of 64 bytes and multiples are each in
+ *      whole cache lines), then a bitmap of the objects free in the slab,
+ *      then a header in the slab's last bytes. Also under the cache lock.
+ *      An object finds its slab by masking its address (slabs are aligned
+ *      to their size).
+ * Objects never hold a free-list link (the bitmap, the stacks and the
+ * magazines keep track of them), so a constructed object keeps its state
+ * while free: the constructor runs once per object when its slab is filled,
+ * the destructor when the slab is given back.
  *
- * Any thread may free any object: it goes into that thread's magazine, and
+ * Any thread may free any object: it goes onto that thread's stack, and
  * from there to the depot and the slabs; objects do not belong to threads.
  *
- * Finding a thread's magazines: each cache has a small slot number, reused
+ * Every free is checked before the object can be handed out again: the
+ * pointer must lie in a slab of this cache (slab header tag, read once
+ * hk_is_heap_memory says the address is heapkit's) and at the start of an
+ * object (an exact-division test). A thread remembers the slabs it checked
+ * in a small table (tcache.checked), valid for one value of the cache's
+ * key; the key changes whenever the cache gives a slab back, so a slab
+ * whose memory may be reused is never trusted from memory. A double free
+ * is caught when the object reaches the slab bitmap twice.
+ *
+ * Finding a thread's tcache: each cache has a small slot number, reused
  * after destroy, and a 64-bit id, never reused. Each thread has an array of
- * (id, tcache) indexed by slot; the fast path checks the id. A slot whose id
- * is stale belongs to a destroyed cache, whose tcache destroy has already
- * emptied and detached (tcache.cache == NULL), so the thread frees it.
+ * tcache pointers indexed by slot (a power-of-two size, so the index is
+ * masked, not bounds-checked; unused entries point to an empty dummy). The
+ * fast paths compare the tcache's key with the cache's: keys are drawn from
+ * one process-wide counter, so a match means at once "this thread's tcache
+ * of this cache" and "its remembered slabs are valid". Anything else goes
+ * to the slow path, which looks at ids (a slot of a destroyed cache) and
+ * refreshes the key.
  *
  * Locks: registry_lock (global) orders cache creation and destruction,
  * tcache attach and the thread-exit flush; a cache's own lock guards its
@@ -40,13 +58,13 @@
  * and destructors run with no lock held, so they may use the cache.
  *
  * Under AddressSanitizer (src/internal/asan.h) a free object is poisoned
- * (its stride), from its free until it is handed out again, and so is the
- * part of a slab past its last object; poisoning keeps the bytes, so the
- * constructed state survives, and the objects are unpoisoned before a
- * destructor runs on them. The freeing thread poisons the object before it
- * reaches a magazine other threads can take (through the cache lock).
- * Slab headers are always addressable: the checks of a freed pointer treat
- * a poisoned would-be header as "no slab there".
+ * (its stride), from its free until it is handed out again, and so are the
+ * objects of a new slab; poisoning keeps the bytes, so the constructed
+ * state survives, and the objects are unpoisoned before a destructor runs
+ * on them. The freeing thread poisons the object before it reaches a
+ * magazine other threads can take (through the cache lock). Slab headers
+ * (at the end of the slab) are never poisoned: the checks of a freed
+ * pointer treat a poisoned would-be header as "no slab there".
  */
 #include <errno.h>
 #include <pthread.h>
@@ -63,16 +81,19 @@
 
 /* Under valgrind each cache is a memcheck memory pool: allocated objects
  * are its chunks (defined: they keep their constructed state), free ones
- * no-access (vg.h). Set by hk_cache_new, before any object exists. */
+ * no-access (vg.h). Set by hk_cache_new, before any object exists. A
+ * thread under valgrind gets no tcache: every alloc and free goes to the
+ * slabs, where the client requests are made, and the fast paths need no
+ * test of their own. */
 HK_VG_FLAG(on_valgrind);
 
 #define SLAB_MIN     ((size_t)64 * 1024)
 #define SLAB_MAX     ((size_t)1024 * 1024)  /* buddy blocks up to the chunk's half */
 #define SLAB_OBJECTS 16                     /* a slab holds at least this many, when it can */
 #define MAG_BYTES    ((size_t)64 * 1024)    /* objects a magazine holds, in bytes at most */
-#define MAG_MAX      64
+#define MAG_MAX      256
 #define DEPOT_FULL_MAX 16                   /* full magazines kept in the depot */
-#define CHECKED_SLABS 64                    /* slabs a thread remembers as checked */
+#define CHECKED_SETS 128                    /* slabs a thread remembers, per cache: 2 per set */
 #define SLAB_MAGIC   0x686b636163686553ull  /* "hkcacheS" */
 #define NAME_MAX_LEN 47
 
@@ -81,14 +102,17 @@ HK_VG_FLAG(on_valgrind);
 
 /* ---- Structures ---------------------------------------------------------- */
 
+/* The last sizeof(slab_t) bytes of a slab, at the same place for every
+ * slab size (so a report can find another cache's slab); the bitmap of
+ * free objects is just below it (c->words words), the objects from the
+ * slab's start. */
 typedef struct slab_s {
-    uint64_t magic;          /* SLAB_MAGIC while the slab lives */
-    uint64_t tag;            /* cache->tag ^ (uintptr_t)slab: this cache's slab */
-    hk_cache_t *cache;
     struct slab_s *next, *prev; /* on the cache's partial, full or empty list */
-    uint32_t nfree;          /* bits set in free_bits */
+    uint32_t nfree;          /* bits set in the bitmap */
     uint32_t list;           /* which list: SLAB_PARTIAL, SLAB_FULL, SLAB_EMPTY */
-    uint64_t free_bits[];    /* bit i set: object i is in the slab, free */
+    hk_cache_t *cache;
+    uint64_t tag;            /* cache->tag ^ the slab's base address: this cache's slab */
+    uint64_t magic;          /* SLAB_MAGIC while the slab lives */
 } slab_t;
 
 enum { SLAB_PARTIAL, SLAB_FULL, SLAB_EMPTY, SLAB_LISTS };
@@ -100,43 +124,46 @@ typedef struct mag_s {
     void *obj[];             /* cache->mag_cap entries */
 } mag_t;
 
-/* One thread's magazines for one cache: two arrays of mag_cap objects
- * inside the struct (no pointer to chase on the fast path); trading with
- * the depot copies objects between an array and a depot magazine.
- * Counts are atomics only so that hk_cache_stats may read them from
- * another thread; the owner uses plain loads and stores on them. */
+/* One thread's state for one cache. The fast paths read key and n (first
+ * cache line), one entry of checked and the top of the stack, all at fixed
+ * offsets from the struct: no pointer to chase. */
 typedef struct tcache_s {
-    void **loaded;           /* store or store + mag_cap */
-    _Atomic(uint32_t) nloaded, nprevious;
-    void **previous;         /* the other array */
-    /* Slabs a free found to be this cache's (direct-mapped by address;
-     * UINTPTR_MAX: none), valid while the cache's epoch is checked_epoch:
-     * later frees into them skip the lookup. */
-    uintptr_t checked[CHECKED_SLABS];
-    uint64_t checked_epoch;
+    /* The cache's key when checked[] was last made valid; 0 in the dummy
+     * (no key is 0). Owner only. */
+    uint64_t key;
+    /* Objects in stack[0..n). Atomic only so that hk_cache_stats may read
+     * it from another thread; the owner uses plain loads and stores. */
+    _Atomic(uint32_t) n;
+    uint32_t unused;
+    uint64_t id;             /* the cache's id: 0 in the dummy */
     /* The cache, or NULL once it is destroyed (then only the owner thread
      * touches the struct, to free it). Written under registry_lock. */
     hk_cache_t *cache;
     struct tcache_s *next, *prev; /* on cache->threads, under registry_lock */
-    void *store[];           /* 2 * mag_cap entries */
+    /* Slabs of this cache already checked: checked[way][set], set =
+     * checked_set(base), two ways; a slab's base, or UINTPTR_MAX (slab
+     * bases end in zero bits). */
+    uintptr_t checked[2][CHECKED_SETS];
+    void *stack[];           /* cache->stack_cap entries */
 } tcache_t;
 
 struct hk_cache_s {
-    /* Fixed at creation, read without a lock; the fast paths' fields first,
-     * in one cache line (the struct is 64-byte aligned). */
-    uint64_t id;             /* never reused */
+    /* The fast paths' fields first, in one cache line (the struct is
+     * 64-byte aligned). All but key are fixed at creation. */
+    /* Changed (under the lock, to a new value of next_key) whenever a slab
+     * is given back: every thread's remembered slabs become stale. */
+    _Atomic(uint64_t) key;
     uint32_t slot;           /* index into the threads' tcache arrays */
-    uint32_t mag_cap;        /* objects per magazine */
+    uint32_t stack_cap;      /* 2 * mag_cap: a thread's stack */
     uintptr_t slab_mask;     /* ~(slab_size - 1) */
-    /* Bumped (under the lock) whenever a slab is given back, which makes
-     * every thread's remembered slab (tcache.checked) stale. */
-    _Atomic(uint64_t) epoch;
-    uint32_t first;          /* offset of object 0 in its slab */
-    uint32_t per_slab;       /* objects per slab */
-    uint64_t div_inverse;    /* odd * div_inverse == 1 (mod 2^64) */
-    uint64_t div_limit;      /* UINT64_MAX / stride */
-    uint16_t div_shift;      /* stride = odd << div_shift */
-    uint16_t slab_shift;     /* log2(slab_size) */
+    uint64_t div_inverse;    /* odd * div_inverse == 1 (mod 2^64), stride = odd << div_shift */
+    uint64_t per_slab;       /* objects per slab */
+    uint8_t div_shift;
+    uint8_t unused[7];
+    uint64_t id;             /* never reused */
+    uint32_t mag_cap;        /* objects per magazine */
+    uint32_t words;          /* 64-bit words of a slab's bitmap */
+
     uint64_t tag;            /* marks this cache's slabs (slab_t.tag) */
     size_t stride;           /* object size rounded to the alignment */
     size_t slab_size;        /* a power of two; slabs are aligned to it */
@@ -152,24 +179,26 @@ struct hk_cache_s {
     tcache_t *threads;       /* under registry_lock */
 };
 
-/* ---- The registry: slots, ids, thread exit ------------------------------- */
+/* ---- The registry: slots, ids, keys, thread exit ------------------------- */
 
-typedef struct {
-    uint64_t id;
-    tcache_t *tc;
-} tslot_t;
+/* What an unused slot points to: key 0 and id 0 match no cache, n is 0. */
+static tcache_t dummy_tc;
+static tcache_t *dummy_slots[1] = {&dummy_tc};
 
-/* The calling thread's tcaches, by cache slot. `exited` is set once the
- * exit flush ran: later calls (from other libraries' TLS destructors) are
- * served from the slabs directly, under the cache lock. */
+/* The calling thread's tcaches, by cache slot: slots[slot & mask], an
+ * array of mask + 1 entries (dummy_slots until the thread attaches one).
+ * `exited` is set once the exit flush ran: later calls (from other
+ * libraries' TLS destructors) are served from the slabs directly, under
+ * the cache lock. */
 static __thread struct {
-    tslot_t *slots;
-    uint32_t cap;
+    tcache_t **slots;
+    uint32_t mask;
     bool exited;
-} tls __attribute__((tls_model("initial-exec")));
+} tls __attribute__((tls_model("initial-exec"))) = {dummy_slots, 0, false};
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t next_id = 1;
+static _Atomic(uint64_t) next_key = 1; /* 0 is the dummy's */
 static uint8_t *slot_used;      /* slot_used[i]: a live cache has slot i */
 static uint32_t slot_count;
 static pthread_key_t exit_key;
@@ -177,6 +206,23 @@ static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
 static void thread_exit(void *arg);
 static void make_exit_key(void) { pthread_key_create(&exit_key, thread_exit); }
+
+static inline uint64_t key_get(const hk_cache_t *c) {
+    return atomic_load_explicit(&((hk_cache_t *)c)->key, memory_order_relaxed);
+}
+/* A key no cache had before (cache lock held, or the cache not yet shared). */
+static void key_renew(hk_cache_t *c) {
+    atomic_store_explicit(&c->key, atomic_fetch_add_explicit(&next_key, 1, memory_order_relaxed),
+                          memory_order_relaxed);
+}
+
+/* Plain load and store of a count only its owner thread writes. */
+static inline uint32_t count_get(_Atomic(uint32_t) *n) {
+    return atomic_load_explicit(n, memory_order_relaxed);
+}
+static inline void count_set(_Atomic(uint32_t) *n, uint32_t v) {
+    atomic_store_explicit(n, v, memory_order_relaxed);
+}
 
 /* ---- Reports ------------------------------------------------------------- */
 
@@ -197,11 +243,26 @@ static void report_and_abort(const char *fmt, ...) {
 
 /* ---- Slabs (cache lock held unless said otherwise) ----------------------- */
 
-static slab_t *slab_of(const hk_cache_t *c, const void *obj) {
-    return (slab_t *)((uintptr_t)obj & c->slab_mask);
+static inline uintptr_t slab_base(const hk_cache_t *c, const void *p) { return (uintptr_t)p & c->slab_mask; }
+static inline slab_t *slab_at(const hk_cache_t *c, uintptr_t base) {
+    return (slab_t *)(base + c->slab_size - sizeof(slab_t));
 }
-static char *slab_object(const hk_cache_t *c, slab_t *s, size_t i) {
-    return (char *)s + c->first + i * c->stride;
+static inline slab_t *slab_of(const hk_cache_t *c, const void *obj) { return slab_at(c, slab_base(c, obj)); }
+static inline uint64_t *slab_bits(const hk_cache_t *c, slab_t *s) { return (uint64_t *)s - c->words; }
+static inline char *slab_object(const hk_cache_t *c, uintptr_t base, size_t i) {
+    return (char *)base + i * c->stride;
+}
+
+/* The index of the object at byte offset off of its slab, or a number of
+ * per_slab or more when off is not the start of an object. With stride =
+ * odd << k, off * inverse(odd) rotated right by k is off / stride when
+ * stride divides off, and above UINT64_MAX / stride (> per_slab) otherwise
+ * (Granlund and Montgomery's exact division test): one multiply, one
+ * rotate, one compare against per_slab. */
+static inline uint64_t object_index(const hk_cache_t *c, uint64_t off) {
+    uint64_t q = off * c->div_inverse;
+    unsigned k = c->div_shift;
+    return (q >> k) | (q << (-k & 63));
 }
 
 static void slab_link(hk_cache_t *c, slab_t *s, uint32_t list) {
@@ -232,60 +293,60 @@ static void slab_relist(hk_cache_t *c, slab_t *s) {
  * constructor may use the cache). NULL when out of memory or when the
  * constructor failed (after destructing what it built). */
 static slab_t *slab_new(hk_cache_t *c) {
-    slab_t *s = hk_aligned_alloc(c->slab_size, c->slab_size);
-    if (s == NULL) return NULL;
+    void *mem = hk_aligned_alloc(c->slab_size, c->slab_size);
+    if (mem == NULL) return NULL;
+    uintptr_t base = (uintptr_t)mem;
+    slab_t *s = slab_at(c, base);
     s->magic = SLAB_MAGIC;
-    s->tag = c->tag ^ (uintptr_t)s;
+    s->tag = c->tag ^ base;
     s->cache = c;
-    s->nfree = c->per_slab;
-    size_t words = (c->per_slab + 63) / 64;
-    memset(s->free_bits, 0xff, words * 8);
-    if (c->per_slab % 64) s->free_bits[words - 1] = (1ull << (c->per_slab % 64)) - 1;
+    s->nfree = (uint32_t)c->per_slab;
+    uint64_t *bits = slab_bits(c, s);
+    memset(bits, 0xff, c->words * 8);
+    if (c->per_slab % 64) bits[c->words - 1] = (1ull << (c->per_slab % 64)) - 1;
     if (c->ctor) {
         for (size_t i = 0; i < c->per_slab; i++) {
-            if (c->ctor(slab_object(c, s, i)) == 0) continue;
+            if (c->ctor(slab_object(c, base, i)) == 0) continue;
             if (c->dtor)
-                while (i-- > 0) c->dtor(slab_object(c, s, i));
+                while (i-- > 0) c->dtor(slab_object(c, base, i));
             s->magic = 0;
-            hk_free(s);
+            hk_free(mem);
             errno = ENOMEM;
             return NULL;
         }
     }
-    if (hk_vg_known(&on_valgrind) > 0) VALGRIND_MAKE_MEM_NOACCESS(slab_object(c, s, 0), c->per_slab * c->stride);
-    hk_asan_poison(slab_object(c, s, 0), c->slab_size - c->first); /* ASan: all free */
+    if (hk_vg_known(&on_valgrind) > 0) VALGRIND_MAKE_MEM_NOACCESS(mem, c->per_slab * c->stride);
+    hk_asan_poison(mem, c->per_slab * c->stride); /* ASan: all free */
     return s;
 }
 
 /* Gives a slab (off every list) back to the heap; no lock held. */
 static void slab_release(hk_cache_t *c, slab_t *s) {
-    if (hk_vg_known(&on_valgrind) > 0) VALGRIND_MAKE_MEM_DEFINED(slab_object(c, s, 0), c->per_slab * c->stride);
-    hk_asan_unpoison(slab_object(c, s, 0), c->slab_size - c->first); /* for the destructor */
+    char *mem = (char *)slab_base(c, s);
+    if (hk_vg_known(&on_valgrind) > 0) VALGRIND_MAKE_MEM_DEFINED(mem, c->per_slab * c->stride);
+    hk_asan_unpoison(mem, c->per_slab * c->stride); /* for the destructor, and the heap */
     if (c->dtor)
-        for (size_t i = 0; i < c->per_slab; i++) c->dtor(slab_object(c, s, i));
+        for (size_t i = 0; i < c->per_slab; i++) c->dtor(mem + i * c->stride);
     s->magic = 0;
     s->tag = 0;
-    hk_free(s);
+    hk_free(mem);
 }
 
-static void epoch_bump(hk_cache_t *c) {
-    atomic_store_explicit(&c->epoch, atomic_load_explicit(&c->epoch, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
-
-/* Takes up to `max` free objects from the slabs, partial ones first. */
+/* Takes up to `max` free objects from the slabs, partial ones first, in
+ * address order. */
 static uint32_t slabs_take(hk_cache_t *c, void **out, uint32_t max) {
     uint32_t got = 0;
     while (got < max) {
         slab_t *s = c->slabs[SLAB_PARTIAL] ? c->slabs[SLAB_PARTIAL] : c->slabs[SLAB_EMPTY];
         if (s == NULL) break;
-        size_t words = (c->per_slab + 63) / 64;
-        for (size_t w = 0; w < words && got < max; w++) {
-            while (s->free_bits[w] && got < max) {
-                unsigned b = (unsigned)__builtin_ctzll(s->free_bits[w]);
-                s->free_bits[w] &= s->free_bits[w] - 1;
+        uint64_t *bits = slab_bits(c, s);
+        uintptr_t base = slab_base(c, s);
+        for (size_t w = 0; w < c->words && got < max; w++) {
+            while (bits[w] && got < max) {
+                unsigned b = (unsigned)__builtin_ctzll(bits[w]);
+                bits[w] &= bits[w] - 1;
                 s->nfree--;
-                out[got++] = slab_object(c, s, w * 64 + b);
+                out[got++] = slab_object(c, base, w * 64 + b);
             }
         }
         slab_relist(c, s);
@@ -293,27 +354,34 @@ static uint32_t slabs_take(hk_cache_t *c, void **out, uint32_t max) {
     return got;
 }
 
-/* Puts objects back into their slabs. Empty slabs beyond one spare are
- * unlinked onto *release, for the caller to release without the lock. A
- * second free of an object already in its slab is reported. */
+/* Unlinks an empty slab for release: the key changes first, so no thread
+ * trusts its remembered copy of the slab once its memory may be reused. */
+static void slab_retire(hk_cache_t *c, slab_t *s, slab_t **release) {
+    slab_unlink(c, s);
+    c->nslabs--;
+    key_renew(c);
+    s->next = *release;
+    *release = s;
+}
+
+/* Puts objects (checked when they were freed) back into their slabs. Empty
+ * slabs beyond one spare are unlinked onto *release, for the caller to
+ * release without the lock. A second free of an object already in its
+ * slab is reported. */
 static void slabs_put(hk_cache_t *c, void *const *objs, uint32_t n, slab_t **release) {
     for (uint32_t k = 0; k < n; k++) {
-        slab_t *s = slab_of(c, objs[k]);
-        size_t i = (size_t)((char *)objs[k] - (char *)s - c->first) / c->stride;
+        uintptr_t base = slab_base(c, objs[k]);
+        slab_t *s = slab_at(c, base);
+        uint64_t *bits = slab_bits(c, s);
+        uint64_t i = object_index(c, (uintptr_t)objs[k] - base);
         uint64_t bit = 1ull << (i % 64);
-        if (s->free_bits[i / 64] & bit)
+        if (bits[i / 64] & bit)
             report_and_abort("heapkit: hk_cache_free(): double free %p (cache \"%s\")", objs[k],
                              c->name);
-        s->free_bits[i / 64] |= bit;
+        bits[i / 64] |= bit;
         s->nfree++;
         slab_relist(c, s);
-        if (s->list == SLAB_EMPTY && c->nempty > 1) {
-            slab_unlink(c, s);
-            c->nslabs--;
-            epoch_bump(c);
-            s->next = *release;
-            *release = s;
-        }
+        if (s->list == SLAB_EMPTY && c->nempty > 1) slab_retire(c, s, release);
     }
 }
 
@@ -336,35 +404,28 @@ static mag_t *mag_new(const hk_cache_t *c) {
     return m;
 }
 
-/* Plain load and store of a count only its owner thread writes. */
-static inline uint32_t count_get(_Atomic(uint32_t) *n) {
-    return atomic_load_explicit(n, memory_order_relaxed);
-}
-static inline void count_set(_Atomic(uint32_t) *n, uint32_t v) {
-    atomic_store_explicit(n, v, memory_order_relaxed);
-}
-
-/* Empties a thread's two arrays into the slabs (cache lock held). */
+/* Empties a thread's stack into the slabs (cache lock held). */
 static void tcache_flush(hk_cache_t *c, tcache_t *tc, slab_t **release) {
-    slabs_put(c, tc->loaded, count_get(&tc->nloaded), release);
-    slabs_put(c, tc->previous, count_get(&tc->nprevious), release);
-    count_set(&tc->nloaded, 0);
-    count_set(&tc->nprevious, 0);
+    slabs_put(c, tc->stack, count_get(&tc->n), release);
+    count_set(&tc->n, 0);
 }
 
 /* ---- Validation of a freed pointer --------------------------------------- */
 
 /* The slab of another cache that obj lies in, tried at every slab size,
- * or NULL. Reads heapkit memory only: obj is heapkit memory, and a slab
- * base (at most 1 MiB below it) lies in the same chunk or huge block. */
+ * or NULL. obj is heapkit memory; a candidate header is read only once it
+ * is heapkit memory too (past the end of a huge block it may not be). */
 static const slab_t *foreign_slab_of(const void *obj) {
     for (size_t size = SLAB_MIN; size <= SLAB_MAX; size *= 2) {
-        const slab_t *s = (const slab_t *)((uintptr_t)obj & ~(uintptr_t)(size - 1));
-        if (hk_asan_is_poisoned(s, sizeof *s)) continue; /* ASan: free memory, no header */
-        if (s->magic != SLAB_MAGIC || !hk_is_heap_memory(s->cache)) continue;
+        uintptr_t base = (uintptr_t)obj & ~(uintptr_t)(size - 1);
+        const slab_t *s = (const slab_t *)(base + size - sizeof(slab_t));
+        /* (ASan: a poisoned would-be header is none.) */
+        if (!hk_is_heap_memory(s) || hk_asan_is_poisoned(s, sizeof *s) || s->magic != SLAB_MAGIC ||
+            !hk_is_heap_memory(s->cache))
+            continue;
         const hk_cache_t *other = s->cache;
         if (hk_asan_is_poisoned(other, sizeof *other)) continue;
-        if (s->tag == (other->tag ^ (uintptr_t)s) && other->slab_size == size) return s;
+        if (s->tag == (other->tag ^ base) && other->slab_size == size) return s;
     }
     return NULL;
 }
@@ -383,79 +444,94 @@ report_bad_object(const hk_cache_t *c, const void *obj, const char *why) {
                      why);
 }
 
-/* Reports and aborts unless obj lies in a slab of cache c (its slab header
- * is read only once obj is known to be heapkit memory: the header lies in
- * the same chunk). */
-static void check_slab(const hk_cache_t *c, const void *obj) {
+/* Reports and aborts unless obj is the start of an object in a slab of
+ * cache c; returns the slab's base. The header is read only once obj and
+ * the header are known to be heapkit memory. */
+static uintptr_t check_object(const hk_cache_t *c, const void *obj) {
+    uintptr_t base = slab_base(c, obj);
+    const slab_t *s = slab_at(c, base);
     if (unlikely(!hk_is_heap_memory(obj))) report_bad_object(c, obj, "not heap memory");
-    const slab_t *s = slab_of(c, obj);
-    /* (ASan: a slab header is always addressable; a poisoned one is none.) */
-    if (unlikely(hk_asan_is_poisoned(s, sizeof *s) || s->tag != (c->tag ^ (uintptr_t)s)))
+    if (unlikely(!hk_is_heap_memory(s) || hk_asan_is_poisoned(s, sizeof *s) ||
+                 s->magic != SLAB_MAGIC || s->tag != (c->tag ^ base)))
         report_bad_object(c, obj, "not an object of the cache");
-}
-
-/* True when obj, in slab s of c, is the start of an object: its offset is
- * a multiple of the stride below per_slab * stride. With stride = odd << k,
- * off * inverse(odd) rotated right by k is off / stride when stride divides
- * off, and above UINT64_MAX / stride otherwise (Granlund and Montgomery's
- * exact division test). */
-static inline bool offset_ok(const hk_cache_t *c, const void *obj, uintptr_t s) {
-    uint64_t off = (uint64_t)((uintptr_t)obj - s - c->first);
-    uint64_t q = off * c->div_inverse;
-    q = c->div_shift ? (q >> c->div_shift) | (q << (64 - c->div_shift)) : q;
-    return q <= c->div_limit && q < c->per_slab;
+    if (unlikely(object_index(c, (uintptr_t)obj - base) >= c->per_slab))
+        report_bad_object(c, obj, "inside an object, not the start");
+    return base;
 }
 
 /* ---- Thread caches ------------------------------------------------------- */
 
-/* The calling thread's tcache for c, or NULL (slow path: tcache_attach). */
-static inline tcache_t *tcache_find(const hk_cache_t *c) {
-    if (likely(c->slot < tls.cap)) {
-        tslot_t *ts = &tls.slots[c->slot];
-        if (likely(ts->id == c->id)) return ts->tc;
-    }
-    return NULL;
+/* The tcache the fast paths try: this thread's for c when its key matches
+ * c's, else something whose key does not (another slot's, or the dummy). */
+static inline tcache_t *tcache_of(const hk_cache_t *c) { return tls.slots[c->slot & tls.mask]; }
+
+/* The set of a slab in tcache.checked (two entries, one per way), chosen
+ * by the top bits of base times
+ * 2^64/phi (Fibonacci hashing: slabs carved next to each other get sets
+ * far apart; one multiply, one shift, the constant pre-shifted by the 16
+ * zero bits of a slab base). Low address bits alone would alias: heapkit
+ * reserves chunks 16 MiB apart and every heap carves its slabs from the
+ * same offsets. Two ways, because one way still collided at random on
+ * 3% of the local churn's frees (each a slow-path free: checked again,
+ * then remembered), two ways on none. */
+#define CHECKED_SETS_SHIFT (64 - 7) /* 2^7 = CHECKED_SETS */
+static inline size_t checked_set(uintptr_t base) {
+    return (size_t)((base * 0x9e3779b97f4aull) >> CHECKED_SETS_SHIFT);
+}
+/* Remembers a checked slab: the newest in the first way, the one it
+ * replaces in the second (the fast path looks at the first way first). */
+static inline void checked_add(tcache_t *tc, uintptr_t base) {
+    size_t i = checked_set(base);
+    if (tc->checked[0][i] == base) return;
+    tc->checked[1][i] = tc->checked[0][i];
+    tc->checked[0][i] = base;
 }
 
-static void swap_arrays(tcache_t *tc) {
-    void **t = tc->loaded;
-    tc->loaded = tc->previous;
-    tc->previous = t;
-    uint32_t n = count_get(&tc->nloaded);
-    count_set(&tc->nloaded, count_get(&tc->nprevious));
-    count_set(&tc->nprevious, n);
+/* The calling thread's tcache for c, whatever its key, or NULL. */
+static tcache_t *tcache_mine(const hk_cache_t *c) {
+    if (c->slot > tls.mask) return NULL;
+    tcache_t *tc = tls.slots[c->slot];
+    return tc->id == c->id ? tc : NULL; /* ids are never reused; the dummy's is 0 */
 }
 
-/* Creates the calling thread's tcache for c. NULL when out of memory or
- * when the thread is past its exit flush. */
+/* Makes tc's remembered slabs valid for c's current key: a slab was given
+ * back since, so forget them all. Read before any slab is checked, so a
+ * slab given back after that changes the key again. */
+static void tcache_sync(const hk_cache_t *c, tcache_t *tc) {
+    uint64_t key = key_get(c);
+    if (tc->key == key) return;
+    for (int i = 0; i < CHECKED_SETS; i++) tc->checked[0][i] = tc->checked[1][i] = UINTPTR_MAX;
+    tc->key = key;
+}
+
+/* Creates the calling thread's tcache for c. NULL when out of memory,
+ * under valgrind, or when the thread is past its exit flush. */
 static tcache_t *tcache_attach(hk_cache_t *c) {
-    if (tls.exited) return NULL;
-    if (c->slot >= tls.cap) {
-        uint32_t cap = tls.cap ? tls.cap : 8;
+    if (tls.exited || hk_vg_known(&on_valgrind) > 0) return NULL;
+    if (tls.slots == dummy_slots || c->slot > tls.mask) { /* (dummy_slots is shared: never written) */
+        uint32_t cap = 8;
         while (cap <= c->slot) cap *= 2;
-        tslot_t *slots = hk_calloc(cap, sizeof *slots);
+        tcache_t **slots = hk_malloc(cap * sizeof *slots);
         if (slots == NULL) return NULL;
+        uint32_t old = tls.slots == dummy_slots ? 0 : tls.mask + 1;
         /* Only this thread reads its slots: no lock. */
-        if (tls.cap) memcpy(slots, tls.slots, tls.cap * sizeof *slots);
-        hk_free(tls.slots);
+        for (uint32_t i = 0; i < cap; i++) slots[i] = i < old ? tls.slots[i] : &dummy_tc;
+        if (old) hk_free(tls.slots);
         tls.slots = slots;
-        tls.cap = cap;
+        tls.mask = cap - 1;
         pthread_setspecific(exit_key, &tls);
     }
-    tcache_t *tc = hk_calloc(1, sizeof *tc + 2 * c->mag_cap * sizeof(void *));
+    tcache_t *tc = hk_calloc(1, sizeof *tc + c->stack_cap * sizeof(void *));
     if (tc == NULL) return NULL;
-    tc->loaded = tc->store;
-    tc->previous = tc->store + c->mag_cap;
-    for (int i = 0; i < CHECKED_SLABS; i++)
-        tc->checked[i] = UINTPTR_MAX; /* no slab: slab addresses end in zero bits */
+    tc->id = c->id;
     tc->cache = c;
+    tc->key = 0; /* matches no cache: tcache_sync fills checked[] */
+    tcache_sync(c, tc);
     pthread_mutex_lock(&registry_lock);
-    tslot_t *ts = &tls.slots[c->slot];
-    /* A stale entry: its cache was destroyed, which emptied and detached
-     * the tcache. */
-    if (ts->tc) hk_free(ts->tc);
-    ts->id = c->id;
-    ts->tc = tc;
+    /* The entry is the dummy or a tcache of a destroyed cache that had the
+     * same slot: destroy emptied and detached it. */
+    if (tls.slots[c->slot] != &dummy_tc) hk_free(tls.slots[c->slot]);
+    tls.slots[c->slot] = tc;
     tc->next = c->threads;
     if (tc->next) tc->next->prev = tc;
     c->threads = tc;
@@ -463,13 +539,24 @@ static tcache_t *tcache_attach(hk_cache_t *c) {
     return tc;
 }
 
+/* The calling thread's tcache for c with valid remembered slabs (attached
+ * if need be), or NULL: the thread has none (see tcache_attach). */
+static tcache_t *tcache_get(hk_cache_t *c) {
+    tcache_t *tc = tcache_mine(c);
+    if (tc == NULL) return tcache_attach(c);
+    tcache_sync(c, tc);
+    return tc;
+}
+
 /* Thread exit: every live tcache's objects go back to their cache. */
 static void thread_exit(void *arg) {
     (void)arg;
     pthread_mutex_lock(&registry_lock);
-    for (uint32_t i = 0; i < tls.cap; i++) {
-        tcache_t *tc = tls.slots[i].tc;
-        if (tc == NULL) continue;
+    tcache_t **slots = tls.slots;
+    uint32_t n = slots == dummy_slots ? 0 : tls.mask + 1;
+    for (uint32_t i = 0; i < n; i++) {
+        tcache_t *tc = slots[i];
+        if (tc == &dummy_tc) continue;
         hk_cache_t *c = tc->cache;
         if (c) {
             slab_t *release = NULL;
@@ -485,12 +572,11 @@ static void thread_exit(void *arg) {
         }
         hk_free(tc);
     }
-    tslot_t *slots = tls.slots;
-    tls.slots = NULL;
-    tls.cap = 0;
+    tls.slots = dummy_slots;
+    tls.mask = 0;
     tls.exited = true;
     pthread_mutex_unlock(&registry_lock);
-    hk_free(slots);
+    if (n) hk_free(slots);
 }
 
 /* ---- Slow paths ---------------------------------------------------------- */
@@ -505,197 +591,163 @@ static bool add_slab(hk_cache_t *c) {
     return true;
 }
 
-/* Alloc and free for a thread without magazines (past its exit, or out of
- * memory for them): straight from and to the slabs. */
+/* Alloc and free for a thread without a tcache (under valgrind, past its
+ * exit, or out of memory for one): straight from and to the slabs. */
 static void *alloc_direct(hk_cache_t *c) {
     for (;;) {
         void *obj = NULL;
         pthread_mutex_lock(&c->lock);
         slabs_take(c, &obj, 1);
         pthread_mutex_unlock(&c->lock);
-        if (obj) return obj;
+        if (obj) {
+            if (hk_vg_known(&on_valgrind) > 0) {
+                VALGRIND_MEMPOOL_ALLOC(c, obj, c->stride);
+                VALGRIND_MAKE_MEM_DEFINED(obj, c->stride);
+            }
+            return obj;
+        }
         if (!add_slab(c)) return NULL;
     }
 }
 
 static void free_direct(hk_cache_t *c, void *obj) {
     slab_t *release = NULL;
+    if (hk_vg_known(&on_valgrind) > 0) VALGRIND_MEMPOOL_FREE(c, obj);
     pthread_mutex_lock(&c->lock);
     slabs_put(c, &obj, 1, &release);
     pthread_mutex_unlock(&c->lock);
     release_all(c, release);
 }
 
-/* The loaded array is empty. */
-static __attribute__((noinline)) void *alloc_refill(hk_cache_t *c, tcache_t *tc) {
-    if (tc == NULL) {
-        tc = tcache_attach(c);
-        if (tc == NULL) return alloc_direct(c);
-    }
-    if (count_get(&tc->nprevious)) {
-        swap_arrays(tc);
-    } else {
-        for (;;) {
-            uint32_t n;
-            pthread_mutex_lock(&c->lock);
-            mag_t *full = c->depot_full;
-            if (full) {
-                /* Trade: the depot's full magazine becomes the loaded
-                 * array, and goes back to the depot empty. */
-                c->depot_full = full->next;
-                c->depot_nfull--;
-                n = full->n;
-                memcpy(tc->loaded, full->obj, n * sizeof(void *));
-                full->n = 0;
-                full->next = c->depot_empty;
-                c->depot_empty = full;
-            } else {
-                /* Half a magazine from the slabs: the next frees find room. */
-                n = slabs_take(c, tc->loaded, (c->mag_cap + 1) / 2);
-            }
-            pthread_mutex_unlock(&c->lock);
-            count_set(&tc->nloaded, n);
-            if (n) break;
-            if (!add_slab(c)) return NULL;
-        }
-    }
-    uint32_t n = count_get(&tc->nloaded) - 1;
-    count_set(&tc->nloaded, n);
-    return tc->loaded[n];
-}
-
-/* The loaded array is full. */
-static __attribute__((noinline)) void free_spill(hk_cache_t *c, tcache_t *tc, void *obj) {
-    if (tc == NULL) {
-        tc = tcache_attach(c);
-        if (tc == NULL) {
-            free_direct(c, obj);
-            return;
-        }
-    } else if (count_get(&tc->nprevious) == 0) {
-        swap_arrays(tc);
-    } else {
-        /* Both full: the previous array's objects go to the depot in a
-         * magazine (or, past the depot's bound or out of memory for a
-         * magazine, back to the slabs); then the arrays swap. */
-        slab_t *release = NULL;
-        mag_t *m = NULL;
+/* The stack is empty: a full magazine from the depot, or a magazine's
+ * worth from the slabs (the stack then has room for as many frees). False
+ * when out of memory (or the constructor failed). */
+static bool refill(hk_cache_t *c, tcache_t *tc) {
+    for (;;) {
+        uint32_t n;
         pthread_mutex_lock(&c->lock);
-        if (c->depot_nfull < DEPOT_FULL_MAX) {
-            m = c->depot_empty;
-            if (m) {
-                c->depot_empty = m->next;
-            } else {
-                pthread_mutex_unlock(&c->lock);
-                m = mag_new(c);
-                pthread_mutex_lock(&c->lock);
-            }
-        }
-        uint32_t n = count_get(&tc->nprevious);
-        if (m) {
-            memcpy(m->obj, tc->previous, n * sizeof(void *));
-            m->n = n;
-            m->next = c->depot_full;
-            c->depot_full = m;
-            c->depot_nfull++;
-            count_set(&tc->nprevious, 0);
+        mag_t *full = c->depot_full;
+        if (full) {
+            c->depot_full = full->next;
+            c->depot_nfull--;
+            n = full->n;
+            memcpy(tc->stack, full->obj, n * sizeof(void *));
+            full->n = 0;
+            full->next = c->depot_empty;
+            c->depot_empty = full;
         } else {
-            slabs_put(c, tc->previous, n, &release);
-            count_set(&tc->nprevious, 0);
+            n = slabs_take(c, tc->stack, c->mag_cap);
+            /* Lowest address on top: handed out in address order. */
+            for (uint32_t i = 0, j = n; i + 1 < j; i++, j--) {
+                void *t = tc->stack[i];
+                tc->stack[i] = tc->stack[j - 1];
+                tc->stack[j - 1] = t;
+            }
         }
         pthread_mutex_unlock(&c->lock);
-        release_all(c, release);
-        swap_arrays(tc);
+        count_set(&tc->n, n);
+        if (n) return true;
+        if (!add_slab(c)) return false;
     }
-    uint32_t n = count_get(&tc->nloaded);
-    tc->loaded[n] = obj;
-    count_set(&tc->nloaded, n + 1);
+}
+
+/* The stack is full: its oldest mag_cap objects (the bottom, the coldest)
+ * go to the depot in a magazine, or past the depot's bound (or out of
+ * memory for a magazine) back to the slabs. The stack is consistent
+ * before any destructor runs (they may use the cache). */
+static void spill(hk_cache_t *c, tcache_t *tc) {
+    uint32_t k = c->mag_cap, n = count_get(&tc->n);
+    slab_t *release = NULL;
+    mag_t *m = NULL;
+    pthread_mutex_lock(&c->lock);
+    if (c->depot_nfull < DEPOT_FULL_MAX) {
+        m = c->depot_empty;
+        if (m) {
+            c->depot_empty = m->next;
+        } else {
+            pthread_mutex_unlock(&c->lock);
+            m = mag_new(c);
+            pthread_mutex_lock(&c->lock);
+        }
+    }
+    if (m) {
+        memcpy(m->obj, tc->stack, k * sizeof(void *));
+        m->n = k;
+        m->next = c->depot_full;
+        c->depot_full = m;
+        c->depot_nfull++;
+    } else {
+        slabs_put(c, tc->stack, k, &release);
+    }
+    pthread_mutex_unlock(&c->lock);
+    memmove(tc->stack, tc->stack + k, (n - k) * sizeof(void *));
+    count_set(&tc->n, n - k);
+    release_all(c, release);
+}
+
+/* Every alloc the fast path does not finish: a thread without a tcache,
+ * a stale key, an empty stack. */
+static __attribute__((noinline)) void *alloc_slow(hk_cache_t *c) {
+    tcache_t *tc = tcache_get(c);
+    if (tc == NULL) return alloc_direct(c);
+    uint32_t n;
+    while ((n = count_get(&tc->n)) == 0)
+        if (!refill(c, tc)) return NULL;
+    count_set(&tc->n, n - 1);
+    return tc->stack[n - 1];
+}
+
+/* Every free the fast path does not finish: NULL, a thread without a
+ * tcache, a stale key, a slab this thread does not remember (checked in
+ * full, then remembered), a bad pointer (reported), a full stack. */
+static __attribute__((noinline)) void free_slow(hk_cache_t *c, void *obj) {
+    if (obj == NULL) return;
+    tcache_t *tc = tcache_get(c); /* first: its key is read before the slab is checked */
+    uintptr_t base = check_object(c, obj);
+    hk_asan_poison(obj, c->stride); /* ASan: free until handed out again */
+    if (tc == NULL) {
+        free_direct(c, obj);
+        return;
+    }
+    checked_add(tc, base);
+    uint32_t n;
+    while ((n = count_get(&tc->n)) >= c->stack_cap) spill(c, tc);
+    tc->stack[n] = obj;
+    count_set(&tc->n, n + 1);
 }
 
 /* ---- Public API ---------------------------------------------------------- */
 
-static __attribute__((noinline)) void *hk_cache_alloc_slow(hk_cache_t *c, tcache_t *tc);
-
-/* An object handed out: under ASan its stride becomes addressable. */
-static inline void *handed_out(const hk_cache_t *c, void *obj) {
+/* The fast paths: a pop or a push on the thread's stack, after one lookup
+ * (tcache_of) whose key check also covers the remembered slabs. */
+void *hk_cache_alloc(hk_cache_t *c) {
+    tcache_t *tc = tcache_of(c);
+    uint32_t n = count_get(&tc->n);
+    if (likely(tc->key == key_get(c) && n != 0)) {
+        count_set(&tc->n, n - 1);
+        void *obj = tc->stack[n - 1];
+        hk_asan_unpoison(obj, c->stride); /* ASan: handed out */
+        return obj;
+    }
+    void *obj = alloc_slow(c);
     if (obj) hk_asan_unpoison(obj, c->stride);
     return obj;
 }
 
-void *hk_cache_alloc(hk_cache_t *c) {
-    if (unlikely(hk_vg_known(&on_valgrind) > 0)) return handed_out(c, hk_cache_alloc_slow(c, tcache_find(c)));
-    tcache_t *tc = tcache_find(c);
-    if (likely(tc != NULL)) {
-        uint32_t n = count_get(&tc->nloaded);
-        if (likely(n != 0)) {
-            count_set(&tc->nloaded, n - 1);
-            return handed_out(c, tc->loaded[n - 1]);
-        }
-    }
-    return handed_out(c, alloc_refill(c, tc));
-}
-
-/* Under valgrind: the object becomes a chunk of the cache's memory pool. */
-static void *hk_cache_alloc_slow(hk_cache_t *c, tcache_t *tc) {
-    void *obj;
-    uint32_t n = tc ? count_get(&tc->nloaded) : 0;
-    if (n) {
-        count_set(&tc->nloaded, n - 1);
-        obj = tc->loaded[n - 1];
-    } else {
-        obj = alloc_refill(c, tc);
-    }
-    if (obj) {
-        VALGRIND_MEMPOOL_ALLOC(c, obj, c->stride);
-        VALGRIND_MAKE_MEM_DEFINED(obj, c->stride);
-    }
-    return obj;
-}
-
-static inline size_t checked_index(const hk_cache_t *c, uintptr_t slab) {
-    return (slab >> c->slab_shift) & (CHECKED_SLABS - 1);
-}
-
-/* Every free the fast path does not finish: NULL, a thread without
- * magazines, a slab this thread has not checked since the last slab
- * release (checked in full, then remembered), a bad offset (reported), a
- * full loaded array. */
-static __attribute__((noinline)) void free_slow(hk_cache_t *c, tcache_t *tc, void *obj) {
-    if (obj == NULL) return;
-    check_slab(c, obj);
-    uintptr_t slab = (uintptr_t)obj & c->slab_mask;
-    if (!offset_ok(c, obj, slab)) report_bad_object(c, obj, "inside an object, not the start");
-    if (hk_vg_known(&on_valgrind) > 0) VALGRIND_MEMPOOL_FREE(c, obj);
-    hk_asan_poison(obj, c->stride); /* ASan: free until handed out again */
-    if (tc) {
-        uint64_t epoch = atomic_load_explicit(&c->epoch, memory_order_relaxed);
-        if (tc->checked_epoch != epoch) { /* a slab was given back: forget them all */
-            for (int i = 0; i < CHECKED_SLABS; i++) tc->checked[i] = UINTPTR_MAX;
-            tc->checked_epoch = epoch;
-        }
-        tc->checked[checked_index(c, slab)] = slab;
-        uint32_t n = count_get(&tc->nloaded);
-        if (n < c->mag_cap) {
-            tc->loaded[n] = obj;
-            count_set(&tc->nloaded, n + 1);
-            return;
-        }
-    }
-    free_spill(c, tc, obj);
-}
-
 void hk_cache_free(hk_cache_t *c, void *obj) {
-    tcache_t *tc = tcache_find(c);
-    uintptr_t slab = (uintptr_t)obj & c->slab_mask;
-    /* NULL fails here too: no entry is ever 0. */
-    if (unlikely(tc == NULL || tc->checked[checked_index(c, slab)] != slab || hk_vg_known(&on_valgrind) > 0 ||
-                 tc->checked_epoch != atomic_load_explicit(&c->epoch, memory_order_relaxed)))
-        return free_slow(c, tc, obj);
-    uint32_t n = count_get(&tc->nloaded);
-    if (unlikely(!offset_ok(c, obj, slab) || n >= c->mag_cap)) return free_slow(c, tc, obj);
-    hk_asan_poison(obj, c->stride); /* ASan: free until handed out again */
-    tc->loaded[n] = obj;
-    count_set(&tc->nloaded, n + 1);
+    tcache_t *tc = tcache_of(c);
+    uintptr_t a = (uintptr_t)obj, base = a & c->slab_mask;
+    uint32_t n = count_get(&tc->n);
+    /* NULL fails the slab test: no entry is ever 0. */
+    size_t set = checked_set(base);
+    if (likely(tc->key == key_get(c) && (tc->checked[0][set] == base || tc->checked[1][set] == base) &&
+               object_index(c, a - base) < c->per_slab && n < c->stack_cap)) {
+        hk_asan_poison(obj, c->stride); /* ASan: free until handed out again */
+        tc->stack[n] = obj;
+        count_set(&tc->n, n + 1);
+        return;
+    }
+    free_slow(c, obj);
 }
 
 static bool is_pow2(size_t x) { return x && (x & (x - 1)) == 0; }
@@ -713,28 +765,32 @@ hk_cache_t *hk_cache_new(const char *name, size_t size, size_t align, int (*ctor
     if (c == NULL) return NULL;
     memset(c, 0, sizeof *c);
     c->stride = (size + align - 1) & ~(align - 1);
-    /* The smallest slab holding SLAB_OBJECTS objects (bitmap included), from
-     * 64 KiB to 1 MiB. */
+    /* The smallest slab holding SLAB_OBJECTS objects (bitmap and header
+     * included), from 64 KiB to 1 MiB. Objects start at the slab's base,
+     * so they are aligned as the slab is. */
+    size_t per_slab;
     for (c->slab_size = SLAB_MIN;; c->slab_size *= 2) {
-        size_t n = c->slab_size / c->stride;
-        c->first = (sizeof(slab_t) + (n + 63) / 64 * 8 + align - 1) & ~(align - 1);
-        c->per_slab = (uint32_t)((c->slab_size - c->first) / c->stride);
-        if (c->per_slab >= SLAB_OBJECTS || c->slab_size == SLAB_MAX) break;
+        size_t room = c->slab_size - sizeof(slab_t);
+        per_slab = room / c->stride;
+        while (per_slab * c->stride + (per_slab + 63) / 64 * 8 > room) per_slab--;
+        if (per_slab >= SLAB_OBJECTS || c->slab_size == SLAB_MAX) break;
     }
+    c->per_slab = per_slab;
+    c->words = (uint32_t)((per_slab + 63) / 64);
     c->slab_mask = ~(uintptr_t)(c->slab_size - 1);
-    c->slab_shift = (uint16_t)__builtin_ctzll(c->slab_size);
     c->mag_cap = (uint32_t)(MAG_BYTES / c->stride);
     if (c->mag_cap > MAG_MAX) c->mag_cap = MAG_MAX;
     if (c->mag_cap < 2) c->mag_cap = 2;
-    c->div_shift = (uint16_t)__builtin_ctzll(c->stride);
+    c->stack_cap = 2 * c->mag_cap;
+    c->div_shift = (uint8_t)__builtin_ctzll(c->stride);
     uint64_t odd = c->stride >> c->div_shift, inv = odd;
     for (int i = 0; i < 5; i++) inv *= 2 - odd * inv; /* Newton: 3, 6, ... 96 bits */
     c->div_inverse = inv;
-    c->div_limit = UINT64_MAX / c->stride;
     c->ctor = ctor;
     c->dtor = dtor;
     snprintf(c->name, sizeof c->name, "%s", name ? name : "(unnamed)");
     pthread_mutex_init(&c->lock, NULL);
+    key_renew(c);
 
     pthread_mutex_lock(&registry_lock);
     uint32_t slot = 0;
@@ -763,7 +819,7 @@ hk_cache_t *hk_cache_new(const char *name, size_t size, size_t align, int (*ctor
     return c;
 }
 
-/* Moves the calling thread's magazines and the depot into the slabs, and
+/* Moves the calling thread's stack and the depot into the slabs, and
  * unlinks every empty slab onto *release (cache lock held). */
 static void drain_all(hk_cache_t *c, tcache_t *tc, slab_t **release) {
     if (tc) tcache_flush(c, tc, release);
@@ -776,20 +832,13 @@ static void drain_all(hk_cache_t *c, tcache_t *tc, slab_t **release) {
         c->depot_empty = m;
     }
     c->depot_nfull = 0;
-    while (c->slabs[SLAB_EMPTY]) {
-        slab_t *s = c->slabs[SLAB_EMPTY];
-        slab_unlink(c, s);
-        c->nslabs--;
-        epoch_bump(c);
-        s->next = *release;
-        *release = s;
-    }
+    while (c->slabs[SLAB_EMPTY]) slab_retire(c, c->slabs[SLAB_EMPTY], release);
 }
 
 void hk_cache_shrink(hk_cache_t *c) {
     slab_t *release = NULL;
     pthread_mutex_lock(&c->lock);
-    drain_all(c, tcache_find(c), &release);
+    drain_all(c, tcache_mine(c), &release);
     mag_t *empties = c->depot_empty;
     c->depot_empty = NULL;
     pthread_mutex_unlock(&c->lock);
@@ -806,7 +855,7 @@ void hk_cache_destroy(hk_cache_t *c) {
     slab_t *release = NULL;
     pthread_mutex_lock(&registry_lock);
     pthread_mutex_lock(&c->lock);
-    /* Every thread's magazines go back to the slabs; the tcaches are
+    /* Every thread's stack goes back to the slabs; the tcaches are
      * detached, for their threads to free. */
     for (tcache_t *tc = c->threads; tc; tc = tc->next) {
         tcache_flush(c, tc, &release);
@@ -821,15 +870,16 @@ void hk_cache_destroy(hk_cache_t *c) {
         while (c->slabs[list]) {
             slab_t *s = c->slabs[list];
             slab_unlink(c, s);
-            if (hk_vg_known(&on_valgrind) > 0)
-                VALGRIND_MAKE_MEM_DEFINED(slab_object(c, s, 0), c->per_slab * c->stride);
-            hk_asan_unpoison(slab_object(c, s, 0), c->slab_size - c->first); /* for the destructor */
+            char *mem = (char *)slab_base(c, s);
+            uint64_t *bits = slab_bits(c, s);
+            if (hk_vg_known(&on_valgrind) > 0) VALGRIND_MAKE_MEM_DEFINED(mem, c->per_slab * c->stride);
+            hk_asan_unpoison(mem, c->per_slab * c->stride); /* for the destructor */
             if (c->dtor)
                 for (size_t i = 0; i < c->per_slab; i++)
-                    if (s->free_bits[i / 64] & (1ull << (i % 64))) c->dtor(slab_object(c, s, i));
+                    if (bits[i / 64] & (1ull << (i % 64))) c->dtor(mem + i * c->stride);
             s->magic = 0;
             s->tag = 0;
-            hk_free(s);
+            hk_free(mem);
         }
     }
     mag_t *empties = c->depot_empty;
@@ -859,8 +909,7 @@ void hk_cache_stats(hk_cache_t *c, hk_cache_stats_t *out) {
     for (mag_t *m = c->depot_full; m; m = m->next) out->cached += m->n;
     /* Other threads' counts, read as they are now (exact when they are
      * not using the cache). */
-    for (tcache_t *tc = c->threads; tc; tc = tc->next)
-        out->cached += count_get(&tc->nloaded) + count_get(&tc->nprevious);
+    for (tcache_t *tc = c->threads; tc; tc = tc->next) out->cached += count_get(&tc->n);
     size_t outside = out->objects - out->free_in_slabs;
     out->live = outside >= out->cached ? outside - out->cached : 0;
     pthread_mutex_unlock(&c->lock);

@@ -296,6 +296,10 @@ typedef struct hkb {
 
     hkb_instr_t *instr;
     int ninstr;
+    /* hk_cache_alloc + hk_cache_free (a = -1), counted when heapkit is */
+#define HKB_INSTR_CACHE_MAX 4
+    hkb_instr_t instr_cache[HKB_INSTR_CACHE_MAX];
+    int ninstr_cache;
     long long instr_loop1, instr_loop2; /* the bare loop at n1 and n2 */
     char instr_note[256];
 } hkb_t;

@@ -728,7 +728,8 @@ int hkb_write_html(hkb_t *b, const char *path) {
         } else {
             fprintf(f, "<p>The fast path, counted by callgrind: a loop of <code>p = malloc(size); free(p)</code> run "
                        "at two lengths; the difference cancels start-up and first refills. Exact and repeatable, unlike "
-                       "time on a shared machine. Lower is better.</p>\n<div class=\"charts\">\n");
+                       "time on a shared machine. Lower is better. <code>hk_cache</code> is the object caches' pair, <code>p = "
+                       "hk_cache_alloc(c); hk_cache_free(c, p)</code>, counted the same way.</p>\n<div class=\"charts\">\n");
             int sizes[8], ns = 0;
             for (int i = 0; i < b->ninstr && ns < 8; i++) {
                 int seen = 0;
@@ -745,6 +746,14 @@ int hkb_write_html(hkb_t *b, const char *path) {
                     snprintf(notes[n], sizeof notes[n], "%.1f", in->per_pair);
                     bars[n] = (bar_t){ b->alloc[in->a].name, color_of(b->alloc[in->a].name, in->a), in->per_pair,
                                        NAN, NAN, !in->ok, notes[n] };
+                    n++;
+                }
+                /* hk_cache_alloc + hk_cache_free, in heapkit's colour. */
+                for (int i = 0; i < b->ninstr_cache && n < HKB_MAX_ALLOCS; i++) {
+                    hkb_instr_t *in = &b->instr_cache[i];
+                    if (in->size != sizes[k]) continue;
+                    snprintf(notes[n], sizeof notes[n], "%.1f", in->per_pair);
+                    bars[n] = (bar_t){ "hk_cache", color_of("heapkit", 0), in->per_pair, NAN, NAN, !in->ok, notes[n] };
                     n++;
                 }
                 snprintf(title, sizeof title, "%d-byte blocks: instructions per pair", sizes[k]);

@@ -7,6 +7,10 @@
  * loading, the allocator's initialisation and its first refills; the same
  * difference for the bare loop (--loop, no calls) is subtracted, so what
  * remains is the call sequence itself: PLT stub, malloc, free.
+ *
+ * When heapkit is among the allocators, the object caches' pair is counted
+ * the same way (hkbench_micro_cache: hk_cache_alloc, hk_cache_free on a
+ * cache of objects of each size), for comparison with heapkit's malloc.
  */
 #define _GNU_SOURCE
 #include "hkbench.h"
@@ -34,12 +38,12 @@ int hkb_find_in_path(const char *prog, char *out, size_t cap) {
 }
 
 /* Instructions of one run, from the callgrind output file; -1 on failure. */
-static long long count(hkb_t *b, const char *valgrind, const char *preload, long pairs, int size, int loop,
-                       char *err, size_t errcap) {
+static long long count(hkb_t *b, const char *valgrind, const char *program, const char *preload, long pairs,
+                       int size, int loop, char *err, size_t errcap) {
     char out_file[PATH_MAX + 64], out_opt[PATH_MAX + 96], micro[PATH_MAX + 32], np[32], sz[32];
     snprintf(out_file, sizeof out_file, "%s/.callgrind.out", b->out_dir);
     snprintf(out_opt, sizeof out_opt, "--callgrind-out-file=%s", out_file);
-    snprintf(micro, sizeof micro, "%s/hkbench_micro", b->bin_dir);
+    snprintf(micro, sizeof micro, "%s/%s", b->bin_dir, program);
     snprintf(np, sizeof np, "%ld", pairs);
     snprintf(sz, sizeof sz, "%d", size);
     char *argv[] = { (char *)valgrind, "--tool=callgrind", "-q", out_opt, "--cache-sim=no", "--branch-sim=no",
@@ -75,6 +79,21 @@ static long long count(hkb_t *b, const char *valgrind, const char *preload, long
     return ir;
 }
 
+/* Counts one program at N1 and N2 pairs of `size` and fills in. */
+static void measure(hkb_t *b, const char *valgrind, const char *program, const char *preload, const char *name,
+                    const char *what, hkb_instr_t *in) {
+    in->ir1 = count(b, valgrind, program, preload, N1, in->size, 0, in->error, sizeof in->error);
+    in->ir2 = in->ir1 < 0 ? -1 : count(b, valgrind, program, preload, N2, in->size, 0, in->error, sizeof in->error);
+    in->ok = in->ir1 >= 0 && in->ir2 >= 0;
+    if (in->ok) {
+        in->per_pair = (double)(in->ir2 - in->ir1 - (b->instr_loop2 - b->instr_loop1)) / (double)(N2 - N1);
+        printf("instructions %-9s %4d B: %7.1f per %s pair\n", name, in->size, in->per_pair, what);
+    } else {
+        printf("instructions %-9s %4d B: FAILED: %s\n", name, in->size, in->error);
+    }
+    fflush(stdout);
+}
+
 int hkb_instr_run(hkb_t *b) {
     char valgrind[PATH_MAX];
     if (!hkb_find_in_path("valgrind", valgrind, sizeof valgrind)) {
@@ -83,8 +102,8 @@ int hkb_instr_run(hkb_t *b) {
         return 0;
     }
     char err[256];
-    b->instr_loop1 = count(b, valgrind, "", N1, 64, 1, err, sizeof err);
-    b->instr_loop2 = count(b, valgrind, "", N2, 64, 1, err, sizeof err);
+    b->instr_loop1 = count(b, valgrind, "hkbench_micro", "", N1, 64, 1, err, sizeof err);
+    b->instr_loop2 = count(b, valgrind, "hkbench_micro", "", N2, 64, 1, err, sizeof err);
     if (b->instr_loop1 < 0 || b->instr_loop2 < 0) {
         snprintf(b->instr_note, sizeof b->instr_note, "the bare loop could not be counted: %.180s", err);
         printf("skipping instruction counts: %s\n", b->instr_note);
@@ -104,19 +123,28 @@ int hkb_instr_run(hkb_t *b) {
             in->size = sizes[s];
             in->n1 = N1;
             in->n2 = N2;
-            const char *lib = b->alloc[a].run_path;
-            in->ir1 = count(b, valgrind, lib, N1, sizes[s], 0, in->error, sizeof in->error);
-            in->ir2 = in->ir1 < 0 ? -1 : count(b, valgrind, lib, N2, sizes[s], 0, in->error, sizeof in->error);
-            in->ok = in->ir1 >= 0 && in->ir2 >= 0;
-            if (in->ok) {
-                in->per_pair = (double)(in->ir2 - in->ir1 - (b->instr_loop2 - b->instr_loop1)) / (double)(N2 - N1);
-                printf("instructions %-9s %4d B: %7.1f per malloc+free pair\n", b->alloc[a].name, sizes[s],
-                       in->per_pair);
-            } else {
-                printf("instructions %-9s %4d B: FAILED: %s\n", b->alloc[a].name, sizes[s], in->error);
-            }
-            fflush(stdout);
+            measure(b, valgrind, "hkbench_micro", b->alloc[a].run_path, b->alloc[a].name, "malloc+free", in);
         }
+    }
+    /* The object caches, beside heapkit's malloc. */
+    char cache_micro[PATH_MAX + 32];
+    snprintf(cache_micro, sizeof cache_micro, "%s/hkbench_micro_cache", b->bin_dir);
+    for (int a = 0; a < b->nalloc; a++) {
+        if (!b->alloc[a].ok || strcmp(b->alloc[a].name, "heapkit")) continue;
+        if (access(cache_micro, X_OK) != 0) {
+            printf("instructions hk_cache: not counted (%s not built)\n", cache_micro);
+            break;
+        }
+        for (int s = 0; s < NSIZES && b->ninstr_cache < HKB_INSTR_CACHE_MAX; s++) {
+            hkb_instr_t *in = &b->instr_cache[b->ninstr_cache++];
+            in->a = -1;
+            in->size = sizes[s];
+            in->n1 = N1;
+            in->n2 = N2;
+            /* Its own libheapkit (rpath), as the workload programs of hk_cache. */
+            measure(b, valgrind, "hkbench_micro_cache", "", "hk_cache", "hk_cache_alloc+hk_cache_free", in);
+        }
+        break;
     }
     return 0;
 }

@@ -3,6 +3,10 @@
  *   micro --pairs N --size S --loop   the same loop without the calls, so
  *                                     the runner can subtract its cost
  *   micro --probe                     prints which library serves malloc
+ * Built a second time as hkbench_micro_cache (MICRO_CACHE): the pair is
+ * p = hk_cache_alloc(c); hk_cache_free(c, p) on a cache of S-byte objects,
+ * through the PLT like malloc's (the program links a copy of the caches
+ * built without valgrind's client requests: see bench/CMakeLists.txt).
  * The runner runs it under callgrind at two N and divides the difference
  * in instructions by the difference in pairs: process start-up, the
  * allocator's initialisation and the first slow-path refills cancel out,
@@ -14,6 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if MICRO_CACHE
+#include "heapkit.h"
+#endif
 
 /* The pointer escapes through here, so the pair cannot be optimised away. */
 void *volatile micro_sink;
@@ -45,11 +52,22 @@ int main(int argc, char **argv) {
     if (loop_only) {
         for (long i = 0; i < pairs; i++) micro_sink = (void *)i;
     } else {
+#if MICRO_CACHE
+        hk_cache_t *c = hk_cache_new("micro", (size_t)size, 0, NULL, NULL);
+        if (!c) return 1;
+        hk_cache_free(c, hk_cache_alloc(c)); /* the thread's first refill, outside the loop too */
+        for (long i = 0; i < pairs; i++) {
+            void *p = hk_cache_alloc(c);
+            micro_sink = p;
+            hk_cache_free(c, p);
+        }
+#else
         for (long i = 0; i < pairs; i++) {
             void *p = malloc((size_t)size);
             micro_sink = p;
             free(p);
         }
+#endif
     }
     printf("HKBENCH ops=%ld\n", pairs);
     return 0;

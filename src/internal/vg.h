@@ -10,12 +10,14 @@
  *   valgrind --soname-synonyms=somalloc='*libheapkit*' PROGRAM
  * (memcheck then serves malloc with its own allocator, as it does for
  * glibc's).
- * Header-only: no link dependency.
+ * Header-only: no link dependency. HK_VG_OFF builds as if the headers
+ * were missing (the benchmark's copy of the cache for instruction counts
+ * uses it, so that not even the flag tests are counted).
  */
 #ifndef HK_VG_H
 #define HK_VG_H
 
-#if defined(__has_include)
+#if defined(__has_include) && !defined(HK_VG_OFF)
 #if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
 #define HK_VALGRIND 1

@@ -3,7 +3,8 @@
 // one thread and freed on another keep their contents and constructed
 // state; threads that exit give their magazines back (nothing is lost: a
 // shrink then returns every slab); a thread holding magazines of a
-// destroyed cache uses a new cache in the same slot; counts add up.
+// destroyed cache uses a new cache in the same slot; counts add up; a
+// thread's stack of free objects is its own.
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -215,10 +216,46 @@ static void test_destroy_then_reuse_slot(void) {
     pthread_barrier_destroy(&barrier);
 }
 
+/* ---- A thread's stack is its own ----------------------------------------- */
+
+/* A thread that has no tcache yet must not reach another thread's: the
+ * first thread frees an object onto its stack, a second thread (its first
+ * call on any cache) allocates, and the first thread's next alloc still
+ * returns its own object (the stack is LIFO). A shared entry of the
+ * per-thread slot arrays would hand the second thread that object. */
+static hk_cache_t *own_cache;
+static void *own_obj, *other_obj;
+static void *other_thread_alloc(void *arg) {
+    (void)arg;
+    other_obj = hk_cache_alloc(own_cache);
+    return NULL;
+}
+static void *first_thread(void *arg) {
+    (void)arg;
+    void *o = hk_cache_alloc(own_cache);
+    hk_cache_free(own_cache, o);
+    pthread_t t;
+    if (pthread_create(&t, NULL, other_thread_alloc, NULL) != 0) return NULL;
+    pthread_join(t, NULL);
+    own_obj = hk_cache_alloc(own_cache);
+    if (own_obj != o) own_obj = NULL;
+    return NULL;
+}
+static void test_stacks_are_private(void) {
+    own_cache = hk_cache_new("own", 48, 0, NULL, NULL);
+    REQUIRE(own_cache != NULL);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, first_thread, NULL) == 0);
+    pthread_join(t, NULL);
+    CHECK(own_obj != NULL && other_obj != NULL && own_obj != other_obj);
+    hk_cache_destroy(own_cache);
+}
+
 int main(int argc, char **argv) {
     unsigned count = (unsigned)hk_arg(argc, argv, 1, 200000);
     test_cross_thread(count);
     test_objects_outlive_thread();
     test_destroy_then_reuse_slot();
+    test_stacks_are_private();
     return hk_test_done();
 }
