@@ -15,7 +15,8 @@
  *   user - 64 header (dbg_block_t): list links, size, stacks, state, a
  *             check word, and 8 canary bytes just before the user bytes
  *   user      the size bytes asked for (filled with ALLOC_FILL unless
- *             calloc'd: reading them before writing shows)
+ *             calloc'd, a big block's first 4 KiB: reading them before
+ *             writing shows)
  *   user+size red zone: every byte to the end of the heap block is
  *             REDZONE_FILL; free and the exit check find writes there
  *
@@ -24,12 +25,12 @@
  * start of a heap block, for allocations heapkit made for itself, or
  * reported as invalid), a block already freed has state FREED (double
  * free), and an underflow far enough to reach it shows as a corrupted
- * header. A freed block keeps its header and is filled with FREE_FILL
- * while it waits in the quarantine of the thread that freed it (first in,
- * first out, HEAPKIT_QUARANTINE_MB per thread); when it leaves, a changed
- * byte is a write after free. Only then does its memory go back to the
- * heap. Threads empty their quarantine at exit, the main thread at the
- * exit check.
+ * header. A freed block keeps its header and is filled with FREE_FILL (a
+ * big block at its ends only: FREED_HEAD below) while it waits in the
+ * quarantine of the thread that freed it (first in, first out,
+ * HEAPKIT_QUARANTINE_MB per thread); when it leaves, a changed byte is a
+ * write after free. Only then does its memory go back to the heap. Threads
+ * empty their quarantine at exit, the main thread at the exit check.
  *
  * Nested allocations (the stack walk's first pthread_getattr_np, reports,
  * addr2line's spawn) take the plain path: `busy` marks the thread.
@@ -59,6 +60,19 @@
 #define FREE_FILL    0xdf
 #define REDZONE_FILL 0xab
 #define CANARY_FILL  0xcd
+/* Big blocks get their patterns at the ends only (the cost of a pattern is
+ * a pass over the block, twice for the quarantine's: filled when freed,
+ * read back cold when it leaves):
+ *   - a new block: ALLOC_FILL on its first ALLOC_FILL_MAX bytes, as ASan
+ *     fills only the first 4 KiB (max_malloc_fill_size);
+ *   - a freed block: FREE_FILL on its first FREED_HEAD and last FREED_TAIL
+ *     bytes, checked when it leaves the quarantine. A write after free
+ *     between the two, in a block of more than FREED_HEAD + FREED_TAIL
+ *     bytes, is not seen (guard pages, HEAPKIT_GUARD_MIN, see every access
+ *     to a freed block). */
+#define ALLOC_FILL_MAX 4096
+#define FREED_HEAD     4096
+#define FREED_TAIL     1024
 #define STRIPES      256 /* live lists; a thread adds to its own */
 
 enum { STATE_LIVE = 0x4c, STATE_FREED = 0x46 };
@@ -88,7 +102,7 @@ _Static_assert(sizeof(dbg_block_t) == HDR, "the header is 64 bytes");
 typedef struct {
     _Alignas(64) hk_lock_t lock;
     dbg_block_t *first;
-    size_t blocks, bytes;
+    size_t blocks;
 } stripe_t;
 
 static stripe_t stripes[STRIPES];
@@ -313,7 +327,6 @@ static void live_add(dbg_block_t *b) {
     if (b->next) b->next->prev = b;
     s->first = b;
     s->blocks++;
-    s->bytes += b->size;
     hk_unlock(&s->lock);
 }
 
@@ -324,7 +337,6 @@ static void live_remove(dbg_block_t *b) {
     else s->first = b->next;
     if (b->next) b->next->prev = b->prev;
     s->blocks--;
-    s->bytes -= b->size;
     hk_unlock(&s->lock);
 }
 
@@ -540,7 +552,8 @@ void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
 
     b->free_stack = 0;
     memset(b->canary, CANARY_FILL, sizeof b->canary);
-    memset(user, zero ? 0 : ALLOC_FILL, size);
+    if (zero) memset(user, 0, size);
+    else memset(user, ALLOC_FILL, size < ALLOC_FILL_MAX ? size : ALLOC_FILL_MAX);
     size_t end = measure_end(b, usable);
     b->slack = (uint32_t)(end - size);
     memset(user + size, REDZONE_FILL, end - size);
@@ -567,10 +580,29 @@ static dbg_block_t *find_block(void *p, const char *func) {
     return NULL;
 }
 
+/* A freed block's pattern: all of it, or the ends of a big one. */
+static void fill_freed(uint8_t *u, size_t size) {
+    if (size <= FREED_HEAD + FREED_TAIL) {
+        memset(u, FREE_FILL, size);
+    } else {
+        memset(u, FREE_FILL, FREED_HEAD);
+        memset(u + size - FREED_TAIL, FREE_FILL, FREED_TAIL);
+    }
+}
+
+/* The first byte of a freed block's pattern that changed, or size. */
+static size_t freed_changed(const uint8_t *u, size_t size) {
+    if (size <= FREED_HEAD + FREED_TAIL) return first_changed(u, 0, size, FREE_FILL);
+    size_t i = first_changed(u, 0, FREED_HEAD, FREE_FILL);
+    if (i < FREED_HEAD) return i;
+    i = first_changed(u, size - FREED_TAIL, size, FREE_FILL);
+    return i;
+}
+
 /* A block leaves the quarantine: its fill must be intact. */
 static void release_quarantined(dbg_block_t *b) {
     uint8_t *u = user_of(b);
-    size_t i = first_changed(u, 0, b->size, FREE_FILL);
+    size_t i = freed_changed(u, b->size);
     if (i < b->size)
         report_error("free", "write after free", u, b,
                      "block of %zu bytes, byte %zu written after it was freed", b->size, i);
@@ -615,7 +647,7 @@ void _hk_debug_free(void *p, const char *func) {
         hk_free_fast(base_of(b));
         return;
     }
-    memset(p, FREE_FILL, b->size);
+    fill_freed(p, b->size);
     b->next = NULL;
     if (quarantine.last) quarantine.last->next = b;
     else quarantine.first = b;
