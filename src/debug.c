@@ -32,6 +32,9 @@
  * write after free. Only then does its memory go back to the heap. Threads
  * empty their quarantine at exit, the main thread at the exit check.
  *
+ * realloc keeps the block where it is when the new size leaves REDZONE
+ * bytes of red zone in its heap block (the red zone moves), else moves it.
+ *
  * Nested allocations (the stack walk's first pthread_getattr_np, reports,
  * addr2line's spawn) take the plain path: `busy` marks the thread.
  */
@@ -673,6 +676,29 @@ static void quarantine_release_oldest(void) {
     release_quarantined(old);
 }
 
+/* realloc within the heap block: when the new size leaves at least
+ * REDZONE bytes of red zone before the block's end (as a new block has)
+ * and keeps at least half the old size (a block shrunk further moves, so
+ * its memory can be reused). The red zone moves with the end: bytes that
+ * were red zone become ALLOC_FILL, bytes given up become red zone. The
+ * block is as if allocated here (stack, thread), as a moved one would be.
+ * Stale pointers cannot exist: the block did not move. */
+static bool resize_in_place(dbg_block_t *b, size_t size) {
+    size_t end = block_end(b), old = b->size;
+    if (b->guarded || size > end - REDZONE || size < old / 2 || end - size > UINT32_MAX)
+        return false;
+    uint8_t *u = user_of(b);
+    if (size > old) memset(u + old, ALLOC_FILL, size - old);
+    else memset(u + size, REDZONE_FILL, old - size);
+    b->size = size;
+    b->slack = (uint32_t)(end - size);
+    b->alloc_tid = thread_number();
+    busy++;
+    b->alloc_stack = _hk_stack_capture(0);
+    busy--;
+    return true;
+}
+
 void *_hk_debug_realloc(void *p, size_t size) {
     if (p == NULL) return _hk_debug_alloc(size, 0, false);
     dbg_block_t *b = find_block(p, "realloc");
@@ -680,6 +706,7 @@ void *_hk_debug_realloc(void *p, size_t size) {
     if (b) {
         check_redzones(b, "realloc");
         old = b->size;
+        if (size != 0 && resize_in_place(b, size)) return p;
     } else if (plain_block_start(p)) {
         old = _hk_usable_size_checked(p, "realloc");
     } else {
@@ -689,8 +716,8 @@ void *_hk_debug_realloc(void *p, size_t size) {
         _hk_debug_free(p, "realloc");
         return NULL;
     }
-    /* Always move: a stale pointer to the old block then shows up as a
-     * write after free. */
+    /* Moved: a stale pointer to the old block shows up as a write after
+     * free. */
     void *q = _hk_debug_alloc(size, 0, false);
     if (q == NULL) return NULL; /* p is untouched */
     memcpy(q, p, old < size ? old : size);

@@ -98,6 +98,16 @@ NOINLINE static void write_after_free_big_head(void) { big_write_after_free(100)
 NOINLINE static void write_after_free_big_tail(void) { big_write_after_free(BIG - 10); }
 NOINLINE static void write_after_free_big_middle(void) { big_write_after_free(BIG / 2); }
 
+/* Grown in place, the red zone moved past the new end. */
+NOINLINE static void realloc_overflow(void) {
+    char *p = malloc(10);
+    p = realloc(p, 12);
+    printf("block %p\n", (void *)p);
+    fflush(stdout);
+    memset(p, 'a', 13); /* one byte past the new end */
+    free(p);
+}
+
 NOINLINE static void realloc_after_free(void) {
     char *p = malloc(16);
     printf("block %p\n", (void *)p);
@@ -210,6 +220,7 @@ static const struct {
     {"use-after-free-big-head", write_after_free_big_head},
     {"use-after-free-big-tail", write_after_free_big_tail},
     {"use-after-free-big-middle", write_after_free_big_middle},
+    {"realloc-overflow", realloc_overflow},
     {"clean", clean},                {"wait", wait_for_signal},
     {"fork-wait", fork_wait_for_signal},
     {"guard-overflow", guard_overflow},

@@ -146,6 +146,8 @@ static void test_errors(void) {
                  "write_after_free_evicted", "write_after_free_evicted");
     expect_error("realloc-after-free", "heapkit: realloc(): double free", "block of 16 bytes",
                  "realloc_after_free", "realloc_after_free", "realloc_after_free");
+    expect_error("realloc-overflow", "heapkit: free(): overflow", "block of 12 bytes, 1 bytes past its end written",
+                 "realloc_overflow", NULL, "realloc_overflow");
     /* A big block's quarantine pattern: its first 4096 and last 1024 bytes. */
     expect_error("use-after-free-big-head", "write after free",
                  "block of 1048576 bytes, byte 100 written after it was freed", "big_write_after_free",
