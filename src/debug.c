@@ -393,6 +393,37 @@ static inline hk_v16 v16_at(const uint8_t *p) {
     return v;
 }
 
+/* Fills n bytes at p with `byte`: 16 bytes a store, the last one
+ * overlapping, or libc's memset past 256 bytes, where its wide stores win.
+ * (GCC inlined memset of a bounded variable size as `rep stos`, whose
+ * start-up costs more than a small block's whole fill.) */
+static inline void fill(uint8_t *p, uint8_t byte, size_t n) {
+    if (n > 256) {
+        memset(p, byte, n);
+    } else if (n >= 16) {
+        hk_v16 v = (hk_v16){0} + byte;
+        size_t i = 0;
+        for (; i + 64 <= n; i += 64) {
+            memcpy(p + i, &v, sizeof v);
+            memcpy(p + i + 16, &v, sizeof v);
+            memcpy(p + i + 32, &v, sizeof v);
+            memcpy(p + i + 48, &v, sizeof v);
+            __asm__("" : "+r"(i)); /* hides the loop from GCC, which made it memset again */
+        }
+        for (; i + 16 < n; i += 16) {
+            memcpy(p + i, &v, sizeof v);
+            __asm__("" : "+r"(i));
+        }
+        memcpy(p + n - 16, &v, sizeof v);
+    } else if (n >= 8) {
+        uint64_t w = 0x0101010101010101ull * byte;
+        memcpy(p, &w, sizeof w);
+        memcpy(p + n - 8, &w, sizeof w);
+    } else {
+        for (size_t i = 0; i < n; i++) p[i] = byte;
+    }
+}
+
 /* Index of the first byte of [from, to) not equal to fill, or `to`. The
  * ends take one unaligned load each (overlapping the aligned middle), so
  * no stretch is read a byte at a time unless it differs or is shorter
@@ -648,6 +679,20 @@ static void on_fault(int sig, siginfo_t *info, void *ctx) {
 
 /* ---- Allocation ---------------------------------------------------------- */
 
+/* The quarantine hands blocks back to the heap long after they were used,
+ * so the block the next malloc of a size class gets is cold: start
+ * fetching it now (its header and first bytes, which malloc writes), while
+ * this one is filled, its stack taken and the program runs. */
+static inline void prefetch_next_block(size_t total) {
+    if (total > HK_DIRECT_MAX) return;
+    hk_heap_t *h = _hk_tls_heap;
+    const hk_block_t *next = h->current[_hk_class_direct[(total + 7) >> 3]]->free;
+    if (next) {
+        __builtin_prefetch(next, 1);
+        __builtin_prefetch((const char *)next + HDR, 1);
+    }
+}
+
 void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
     if (busy) return plain_alloc(size, align, zero);
     if (align < 16) align = 16;
@@ -666,6 +711,7 @@ void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
          * size is its class's, known without asking the heap. */
         base = hk_malloc_fast(total);
         if (base == NULL) return NULL;
+        prefetch_next_block(total);
         if (total <= HK_SMALL_MAX && hk_class_of(total) < _hk_class_count)
             usable = _hk_classes[hk_class_of(total)].block_size;
         user = (uint8_t *)(((uintptr_t)base + HDR + align - 1) & ~(uintptr_t)(align - 1));
@@ -679,12 +725,13 @@ void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
     b->alloc_tid = thread_number();
 
     b->free_stack = 0;
-    memset(b->canary, CANARY_FILL, sizeof b->canary);
+    uint64_t canary = 0x0101010101010101ull * CANARY_FILL;
+    memcpy(b->canary, &canary, sizeof canary);
     if (zero) memset(user, 0, size);
-    else memset(user, ALLOC_FILL, size < ALLOC_FILL_MAX ? size : ALLOC_FILL_MAX);
+    else fill(user, ALLOC_FILL, size < ALLOC_FILL_MAX ? size : ALLOC_FILL_MAX);
     size_t end = measure_end(b, usable);
     b->slack = (uint32_t)(end - size);
-    memset(user + size, REDZONE_FILL, end - size);
+    fill(user + size, REDZONE_FILL, end - size);
     busy++;
     b->alloc_stack = _hk_stack_capture(0); /* past this function and the entry point */
     busy--;
@@ -700,7 +747,9 @@ void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
  * or a bad pointer). Reports a double free. */
 static dbg_block_t *find_block(void *p, const char *func) {
     if (((uintptr_t)p & 15) != 0) return NULL;
-    if (!hk_is_heap_memory(p) && !is_guarded(p)) return NULL;
+    /* A normal chunk's data is mapped whole: the common case, inline. */
+    bool in_chunk = hk_chunk_map_has((uintptr_t)p) && hk_chunk_of(p)->h.kind == HK_CHUNK_NORMAL;
+    if (!in_chunk && !hk_is_heap_memory(p) && !is_guarded(p)) return NULL;
     /* The header is heapkit memory too: a user pointer is at least HDR
      * bytes into its heap block. For other pointers, the word read is in
      * the same chunk (or the chunk's metadata just below its data). */
@@ -714,7 +763,7 @@ static dbg_block_t *find_block(void *p, const char *func) {
 /* A freed block's pattern: all of it, or the ends of a big one. */
 static void fill_freed(uint8_t *u, size_t size) {
     if (size <= FREED_HEAD + FREED_TAIL) {
-        memset(u, FREE_FILL, size);
+        fill(u, FREE_FILL, size);
     } else {
         memset(u, FREE_FILL, FREED_HEAD);
         memset(u + size - FREED_TAIL, FREE_FILL, FREED_TAIL);
@@ -797,8 +846,15 @@ static void quarantine_release_oldest(void) {
     quarantine.first = old->next;
     if (quarantine.first == NULL) quarantine.last = NULL;
     /* The next one to leave is cold (16 MiB of frees ago): start fetching
-     * its header and first bytes now, for the next free. */
-    else __builtin_prefetch(quarantine.first), __builtin_prefetch((char *)quarantine.first + HDR);
+     * its header and the first lines its check reads now, for the next
+     * free. */
+    else {
+        const char *next = (const char *)quarantine.first;
+        __builtin_prefetch(next);
+        __builtin_prefetch(next + HDR);
+        __builtin_prefetch(next + HDR + 64);
+        __builtin_prefetch(next + HDR + 128);
+    }
     quarantine.bytes -= old->size + HDR;
     release_quarantined(old);
 }
@@ -815,8 +871,8 @@ static bool resize_in_place(dbg_block_t *b, size_t size) {
     if (b->guarded || size > end - REDZONE || size < old / 2 || end - size > UINT32_MAX)
         return false;
     uint8_t *u = user_of(b);
-    if (size > old) memset(u + old, ALLOC_FILL, size - old);
-    else memset(u + size, REDZONE_FILL, old - size);
+    if (size > old) fill(u + old, ALLOC_FILL, size - old);
+    else fill(u + size, REDZONE_FILL, old - size);
     unsigned si = my_stripe();
     int how = op_begin(si); /* the exit check reads the size */
     b->size = size;
