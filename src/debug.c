@@ -2,7 +2,7 @@
  *
  * Owns: the debug block layout, the checks on free (double and invalid
  * free, overflow and underflow through red zones), the quarantine of
- * freed blocks (use after free), the list of live blocks and the leak
+ * freed blocks (use after free), the tables of live blocks and the leak
  * report at exit.
  * Calls: the thread heap (_hk_heap_alloc and the plain free), stack.c,
  * report.c.
@@ -80,7 +80,7 @@
 #define ALLOC_FILL_MAX 4096
 #define FREED_HEAD     4096
 #define FREED_TAIL     1024
-#define STRIPES      256 /* live lists; a thread adds to its own */
+#define STRIPES      256 /* live tables; a thread claims one while it lives */
 
 enum { STATE_LIVE = 0x4c, STATE_FREED = 0x46 };
 
