@@ -2,12 +2,13 @@
  *
  * Owns: the debug block layout, the checks on free (double and invalid
  * free, overflow and underflow through red zones), the quarantine of
- * freed blocks (use after free), the list of live blocks and the leak
+ * freed blocks (use after free), the tables of live blocks and the leak
  * report at exit.
  * Calls: the thread heap (_hk_heap_alloc and the plain free), stack.c,
  * report.c.
- * Threads: any; live blocks are on per-thread lists (stripes), each with
- * its own lock; each thread has its own quarantine.
+ * Threads: any; each thread has a table of its live blocks (a stripe) and
+ * a quarantine of its own; its malloc and free take no lock (see "Live
+ * blocks" below for frees from other threads and the exit check).
  *
  * A block, inside a heap block of HDR + size + at least REDZONE bytes:
  *
@@ -15,7 +16,8 @@
  *   user - 64 header (dbg_block_t): list links, size, stacks, state, a
  *             check word, and 8 canary bytes just before the user bytes
  *   user      the size bytes asked for (filled with ALLOC_FILL unless
- *             calloc'd: reading them before writing shows)
+ *             calloc'd, a big block's first 4 KiB: reading them before
+ *             writing shows)
  *   user+size red zone: every byte to the end of the heap block is
  *             REDZONE_FILL; free and the exit check find writes there
  *
@@ -24,12 +26,15 @@
  * start of a heap block, for allocations heapkit made for itself, or
  * reported as invalid), a block already freed has state FREED (double
  * free), and an underflow far enough to reach it shows as a corrupted
- * header. A freed block keeps its header and is filled with FREE_FILL
- * while it waits in the quarantine of the thread that freed it (first in,
- * first out, HEAPKIT_QUARANTINE_MB per thread); when it leaves, a changed
- * byte is a write after free. Only then does its memory go back to the
- * heap. Threads empty their quarantine at exit, the main thread at the
- * exit check.
+ * header. A freed block keeps its header and is filled with FREE_FILL (a
+ * big block at its ends only: FREED_HEAD below) while it waits in the
+ * quarantine of the thread that freed it (first in, first out,
+ * HEAPKIT_QUARANTINE_MB per thread); when it leaves, a changed byte is a
+ * write after free. Only then does its memory go back to the heap. Threads
+ * empty their quarantine at exit, the main thread at the exit check.
+ *
+ * realloc keeps the block where it is when the new size leaves REDZONE
+ * bytes of red zone in its heap block (the red zone moves), else moves it.
  *
  * Nested allocations (the stack walk's first pthread_getattr_np, reports,
  * addr2line's spawn) take the plain path: `busy` marks the thread.
@@ -42,6 +47,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <linux/membarrier.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,23 +67,34 @@
 #define FREE_FILL    0xdf
 #define REDZONE_FILL 0xab
 #define CANARY_FILL  0xcd
-#define STRIPES      256 /* live lists; a thread adds to its own */
+/* Big blocks get their patterns at the ends only (the cost of a pattern is
+ * a pass over the block, twice for the quarantine's: filled when freed,
+ * read back cold when it leaves):
+ *   - a new block: ALLOC_FILL on its first ALLOC_FILL_MAX bytes, as ASan
+ *     fills only the first 4 KiB (max_malloc_fill_size);
+ *   - a freed block: FREE_FILL on its first FREED_HEAD and last FREED_TAIL
+ *     bytes, checked when it leaves the quarantine. A write after free
+ *     between the two, in a block of more than FREED_HEAD + FREED_TAIL
+ *     bytes, is not seen (guard pages, HEAPKIT_GUARD_MIN, see every access
+ *     to a freed block). */
+#define ALLOC_FILL_MAX 4096
+#define FREED_HEAD     4096
+#define FREED_TAIL     1024
+#define STRIPES      256 /* live tables; a thread claims one while it lives */
 
 enum { STATE_LIVE = 0x4c, STATE_FREED = 0x46 };
 
 typedef struct dbg_block_s {
-    struct dbg_block_s *next; /* live: its stripe's list; freed: the quarantine */
-    union {
-        struct dbg_block_s *prev; /* live: its stripe's list */
-        uint64_t free_tid;        /* freed: the thread that freed it */
-    };
+    struct dbg_block_s *next; /* freed: the quarantine's next */
+    uint32_t slot;       /* live: its entry in its stripe's table (0: none) */
+    uint32_t free_tid;   /* freed: the thread that freed it */
     size_t size;         /* bytes asked for */
     uint32_t alloc_stack, free_stack; /* stack depot ids; 0: none */
     uint32_t alloc_tid;
     uint32_t slack;      /* red zone bytes from user + size to the block's end */
     uint32_t base_off;   /* the heap block starts this many bytes before the header */
     uint8_t state;       /* STATE_LIVE or STATE_FREED */
-    uint8_t stripe;
+    uint8_t stripe;      /* the table that holds it */
     uint8_t guarded;     /* 1: a mapping of its own, ending at a guard page */
     uint8_t pad[1];
     uint64_t check;      /* (uintptr_t)user ^ state ^ secret */
@@ -83,15 +102,49 @@ typedef struct dbg_block_s {
 } dbg_block_t;
 _Static_assert(sizeof(dbg_block_t) == HDR, "the header is 64 bytes");
 
-/* One cache line each: threads working on different stripes do not share
- * a line. */
+/* ---- Live blocks ---------------------------------------------------------
+ * Each thread claims a stripe while it lives: a table of its live blocks,
+ * whose slot a block's header holds. Threads past STRIPES - 1 share the
+ * last stripe, under its lock. A free by the owner puts the block's slot
+ * on the table's free list; a free by another thread pushes it on the
+ * table's pending list (one compare-and-swap), which the owner takes over
+ * when its free list runs out. So the owner's malloc and free take no lock
+ * and no atomic read-modify-write, and touch no other block (the doubly
+ * linked list this replaces touched two other headers, cold, per free).
+ *
+ * The exit check reads every table, and other threads may still run. It
+ * raises `stopping`, makes every thread pass a full memory barrier
+ * (membarrier(2), private expedited) and waits until no stripe is inside
+ * an operation; operations that start later wait for the exit check (the
+ * world lock). An operation marks its stripe (in_op) before it reads
+ * `stopping`: the barrier orders that store before the exit check's read
+ * of in_op, so either the operation sees `stopping` or the check sees it
+ * running. Where membarrier cannot be had (an old kernel, seccomp,
+ * valgrind), every operation takes its stripe's lock instead and the exit
+ * check takes them all. A table is freed never: exited threads' blocks stay
+ * in theirs, for the leak report and for the next thread to claim it.
+ */
+#define PAGE_SLOTS  ((uint32_t)1 << 16)  /* slots per table page (512 KiB, committed as used) */
+#define TABLE_PAGES 1024                 /* 64 Mi live blocks per thread; past that, untracked */
+#define SHARED_STRIPE (STRIPES - 1)
+
+/* Slot entries: a live block's header, or (the next free slot << 1) | 1
+ * on a free or pending list (slot 0 ends a list and is never handed out). */
 typedef struct {
-    _Alignas(64) hk_lock_t lock;
-    dbg_block_t *first;
-    size_t blocks, bytes;
+    _Alignas(64) hk_lock_t lock; /* locked mode: every operation on the stripe */
+    int claimed;                 /* a thread owns it (atomic; never the shared one) */
+    int in_op;                   /* lock-free mode: its owner is in an operation (atomic) */
+    uint32_t free_head;          /* the owner's: first free slot, 0: none */
+    uint32_t count;              /* slots handed out (atomic: the exit check reads it) */
+    _Alignas(64) uint32_t pending; /* slots freed by other threads (atomic) */
 } stripe_t;
 
 static stripe_t stripes[STRIPES];
+static uintptr_t *table_pages[STRIPES][TABLE_PAGES]; /* published with release */
+
+static bool lock_free_ops; /* membarrier registered (set before threads start) */
+static int stopping;       /* the exit check runs or ran (atomic) */
+static hk_lock_t world_lock; /* held by the exit check */
 
 
 /* Which checks run: HEAPKIT_DEBUG's list (all but guard when unset). */
@@ -100,19 +153,9 @@ static bool want_quarantine = true, want_leaks = true;
 #define TLS_IE __attribute__((tls_model("initial-exec")))
 static __thread int busy TLS_IE;        /* > 0: allocations take the plain path */
 static __thread uint32_t my_tid TLS_IE;
-/* The thread's live list, 1 + its index (0: none yet). Threads take the
- * lists in turn, so live threads (up to STRIPES of them) have one each:
- * the list's cache line stays with its thread, and its lock is free but
- * for frees from other threads. An exited thread's blocks stay on its list
- * for the next thread that takes it. */
+/* The thread's stripe, 1 + its index (0: none yet). */
 static __thread unsigned stripe_plus_one TLS_IE;
 static _Atomic(unsigned) next_stripe;
-
-static uint8_t my_stripe(void) {
-    if (stripe_plus_one == 0)
-        stripe_plus_one = 1 + atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) % STRIPES;
-    return (uint8_t)(stripe_plus_one - 1);
-}
 
 /* The thread's quarantine: the blocks it freed, oldest first, at most
  * HEAPKIT_QUARANTINE_MB of them. Per thread, so a free takes no lock and
@@ -121,9 +164,132 @@ static uint8_t my_stripe(void) {
 static __thread struct {
     dbg_block_t *first, *last;
     size_t bytes;
-    bool registered;   /* the thread-exit handler knows this thread */
 } quarantine TLS_IE;
-static pthread_key_t quarantine_key;
+/* Its destructor empties the thread's quarantine and gives its stripe up;
+ * set when the thread claims a stripe (once the key exists: threads start
+ * after the constructor that makes it). */
+static pthread_key_t thread_key;
+static bool thread_key_made;
+
+/* The calling thread's stripe: claimed at its first operation, from where
+ * the last claim started (threads take them in turn), else the shared one. */
+static unsigned my_stripe(void) {
+    if (hk_likely(stripe_plus_one)) return stripe_plus_one - 1;
+    unsigned start = atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed), got = SHARED_STRIPE;
+    for (unsigned k = 0; k < SHARED_STRIPE && got == SHARED_STRIPE; k++) {
+        unsigned i = (start + k) % SHARED_STRIPE;
+        int free_one = 0;
+        if (!__atomic_load_n(&stripes[i].claimed, __ATOMIC_RELAXED) &&
+            __atomic_compare_exchange_n(&stripes[i].claimed, &free_one, 1, false, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
+            got = i;
+    }
+    stripe_plus_one = got + 1;
+    if (thread_key_made) {
+        busy++; /* pthread_setspecific may allocate: plainly */
+        pthread_setspecific(thread_key, &quarantine);
+        busy--;
+    }
+    return got;
+}
+
+static uintptr_t *slot_entry(unsigned stripe, uint32_t slot) {
+    return &__atomic_load_n(&table_pages[stripe][slot / PAGE_SLOTS], __ATOMIC_ACQUIRE)[slot % PAGE_SLOTS];
+}
+
+/* A free slot of the stripe for a new block (the owner's, in an
+ * operation), 0 when the table cannot grow. */
+static uint32_t slot_take(unsigned si) {
+    stripe_t *s = &stripes[si];
+    uint32_t slot = s->free_head;
+    if (slot == 0 && __atomic_load_n(&s->pending, __ATOMIC_RELAXED) != 0)
+        slot = __atomic_exchange_n(&s->pending, 0, __ATOMIC_ACQUIRE); /* the whole list */
+    if (slot != 0) {
+        s->free_head = (uint32_t)(__atomic_load_n(slot_entry(si, slot), __ATOMIC_RELAXED) >> 1);
+        return slot;
+    }
+    uint32_t n = s->count + 1;
+    if (n >= PAGE_SLOTS * TABLE_PAGES) return 0;
+    uintptr_t **page = &table_pages[si][n / PAGE_SLOTS];
+    if (*page == NULL) {
+        uintptr_t *mem = _hk_os_reserve(PAGE_SLOTS * sizeof(uintptr_t), HK_PAGE_SIZE, 0);
+        if (mem == NULL) return 0;
+        __atomic_store_n(page, mem, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&s->count, n, __ATOMIC_RELEASE);
+    return n;
+}
+
+/* Operations on the live tables: malloc, free, realloc of a debug block. */
+enum { OP_LOCK_FREE, OP_LOCKED, OP_WORLD };
+
+static int op_begin(unsigned si) {
+    stripe_t *s = &stripes[si];
+    if (hk_likely(lock_free_ops && si != SHARED_STRIPE)) {
+        __atomic_store_n(&s->in_op, 1, __ATOMIC_RELAXED);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST); /* the exit check's membarrier orders it */
+        if (hk_likely(!__atomic_load_n(&stopping, __ATOMIC_RELAXED))) return OP_LOCK_FREE;
+        __atomic_store_n(&s->in_op, 0, __ATOMIC_RELEASE);
+        _hk_lock(&world_lock);
+        return OP_WORLD;
+    }
+    _hk_lock(&s->lock);
+    return OP_LOCKED;
+}
+
+static void op_end(unsigned si, int how) {
+    if (how == OP_LOCK_FREE) __atomic_store_n(&stripes[si].in_op, 0, __ATOMIC_RELEASE);
+    else if (how == OP_WORLD) hk_unlock(&world_lock);
+    else hk_unlock(&stripes[si].lock);
+}
+
+/* Adds a new block to the table of stripe si, the caller's (in an
+ * operation). A block without a slot is checked on free but left out of
+ * the exit checks. */
+static void live_add(dbg_block_t *b, unsigned si) {
+    uint32_t slot = slot_take(si);
+    b->stripe = (uint8_t)si;
+    b->slot = slot;
+    if (slot) __atomic_store_n(slot_entry(si, slot), (uintptr_t)b, __ATOMIC_RELAXED);
+}
+
+/* Takes a block off its table, from the thread of stripe my_si (in an
+ * operation): the owner's free list, or another's pending list. */
+static void live_remove(dbg_block_t *b, unsigned my_si) {
+    uint32_t slot = b->slot;
+    if (slot == 0) return;
+    unsigned si = b->stripe;
+    stripe_t *s = &stripes[si];
+    uintptr_t *e = slot_entry(si, slot);
+    if (si == my_si) {
+        __atomic_store_n(e, ((uintptr_t)s->free_head << 1) | 1, __ATOMIC_RELAXED);
+        s->free_head = slot;
+        return;
+    }
+    /* No ABA: the owner takes the whole list at once, never one slot. */
+    uint32_t head = __atomic_load_n(&s->pending, __ATOMIC_RELAXED);
+    do __atomic_store_n(e, ((uintptr_t)head << 1) | 1, __ATOMIC_RELAXED);
+    while (!__atomic_compare_exchange_n(&s->pending, &head, slot, true, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED));
+}
+
+/* The live block in entry e, or NULL (the exit check, every thread stopped). */
+static dbg_block_t *entry_block(uintptr_t e) {
+    if (e == 0 || (e & 1)) return NULL;
+    dbg_block_t *b = (dbg_block_t *)e;
+    return b->state == STATE_LIVE ? b : NULL;
+}
+
+/* Calls fn(b, arg) on every live block (the exit check). */
+static void each_live(void (*fn)(dbg_block_t *, void *), void *arg) {
+    for (unsigned si = 0; si < STRIPES; si++) {
+        uint32_t n = __atomic_load_n(&stripes[si].count, __ATOMIC_ACQUIRE);
+        for (uint32_t slot = 1; slot <= n; slot++) {
+            dbg_block_t *b = entry_block(__atomic_load_n(slot_entry(si, slot), __ATOMIC_RELAXED));
+            if (b) fn(b, arg);
+        }
+    }
+}
 
 static uint32_t thread_number(void) {
     if (my_tid == 0) my_tid = (uint32_t)gettid();
@@ -205,20 +371,82 @@ report_error(const char *func, const char *kind, const void *p, dbg_block_t *b, 
     abort();
 }
 
-/* ---- Fill patterns ------------------------------------------------------- */
+/* ---- Fill patterns -------------------------------------------------------
+ * Every check reads a pattern back: the red zone on each free, a freed
+ * block when it leaves the quarantine. 16 bytes at a time (GCC's vector
+ * extension: SSE2 on x86-64), the differences of 64 bytes OR-ed together,
+ * and the exact byte looked for only in a stretch that differs: a few
+ * instructions per cache line where a word loop took about twenty.
+ */
+typedef uint8_t hk_v16 __attribute__((vector_size(16)));
 
-/* Index of the first byte of [from, to) not equal to fill, or `to`: eight
- * bytes at a time where it can. */
-static size_t first_changed(const uint8_t *u, size_t from, size_t to, uint8_t fill) {
-    uint64_t word = 0x0101010101010101ull * fill;
-    size_t i = from;
-    for (; i < to && ((uintptr_t)(u + i) & 7); i++)
-        if (u[i] != fill) return i;
-    for (; i + 8 <= to; i += 8) {
-        uint64_t w;
-        memcpy(&w, u + i, 8);
-        if (w != word) break;
+/* True when any byte of d is not zero (one OR of its two halves). */
+static inline bool v16_nonzero(hk_v16 d) {
+    uint64_t half[2];
+    memcpy(half, &d, sizeof half);
+    return (half[0] | half[1]) != 0;
+}
+
+static inline hk_v16 v16_at(const uint8_t *p) {
+    hk_v16 v;
+    memcpy(&v, p, sizeof v); /* movdqu: aligned or not */
+    return v;
+}
+
+/* Fills n bytes at p with `byte`: 16 bytes a store, the last one
+ * overlapping, or libc's memset past 256 bytes, where its wide stores win.
+ * (GCC inlined memset of a bounded variable size as `rep stos`, whose
+ * start-up costs more than a small block's whole fill.) */
+static inline void fill(uint8_t *p, uint8_t byte, size_t n) {
+    if (n > 256) {
+        memset(p, byte, n);
+    } else if (n >= 16) {
+        hk_v16 v = (hk_v16){0} + byte;
+        size_t i = 0;
+        for (; i + 64 <= n; i += 64) {
+            memcpy(p + i, &v, sizeof v);
+            memcpy(p + i + 16, &v, sizeof v);
+            memcpy(p + i + 32, &v, sizeof v);
+            memcpy(p + i + 48, &v, sizeof v);
+            __asm__("" : "+r"(i)); /* hides the loop from GCC, which made it memset again */
+        }
+        for (; i + 16 < n; i += 16) {
+            memcpy(p + i, &v, sizeof v);
+            __asm__("" : "+r"(i));
+        }
+        memcpy(p + n - 16, &v, sizeof v);
+    } else if (n >= 8) {
+        uint64_t w = 0x0101010101010101ull * byte;
+        memcpy(p, &w, sizeof w);
+        memcpy(p + n - 8, &w, sizeof w);
+    } else {
+        for (size_t i = 0; i < n; i++) p[i] = byte;
     }
+}
+
+/* Index of the first byte of [from, to) not equal to fill, or `to`. The
+ * ends take one unaligned load each (overlapping the aligned middle), so
+ * no stretch is read a byte at a time unless it differs or is shorter
+ * than 16 bytes. */
+static size_t first_changed(const uint8_t *u, size_t from, size_t to, uint8_t fill) {
+    size_t i = from;
+    if (to - from >= 16) {
+        hk_v16 pat = (hk_v16){0} + fill;
+        if (v16_nonzero(v16_at(u + i) ^ pat)) goto bytes;
+        /* [from, from + 16) is intact: on from the next 16-byte boundary,
+         * which is at most from + 16. */
+        i = (size_t)((((uintptr_t)(u + i) + 16) & ~(uintptr_t)15) - (uintptr_t)u);
+        for (; i + 64 <= to; i += 64) {
+            const uint8_t *q = u + i;
+            hk_v16 d = (v16_at(q) ^ pat) | (v16_at(q + 16) ^ pat) | (v16_at(q + 32) ^ pat) |
+                       (v16_at(q + 48) ^ pat);
+            if (v16_nonzero(d)) goto bytes;
+        }
+        for (; i + 16 <= to; i += 16)
+            if (v16_nonzero(v16_at(u + i) ^ pat)) goto bytes;
+        if (i == to || !v16_nonzero(v16_at(u + to - 16) ^ pat)) return to;
+    }
+bytes: /* the changed byte, if any, is within 64 bytes of i */
     for (; i < to; i++)
         if (u[i] != fill) return i;
     return to;
@@ -236,14 +464,15 @@ static size_t last_changed(const uint8_t *u, size_t from, size_t to, uint8_t fil
 /* ---- Red zones ----------------------------------------------------------- */
 
 /* The heap block's usable end (a guarded block's: its guard page), as an
- * offset from the user pointer; measured once, at allocation. */
-static size_t measure_end(dbg_block_t *b) {
+ * offset from the user pointer; measured once, at allocation. usable: the
+ * heap block's size when the caller knows it (its size class), else 0. */
+static size_t measure_end(dbg_block_t *b, size_t usable) {
     if (b->guarded) {
         size_t page = _hk_os_page_size;
         uintptr_t end = (uintptr_t)user_of(b) + b->size;
         return (size_t)(((end + page - 1) & ~(page - 1)) - (uintptr_t)user_of(b));
     }
-    size_t usable = _hk_usable_size_checked(base_of(b), "debug");
+    if (usable == 0) usable = _hk_usable_size_checked(base_of(b), "debug");
     /* ASan: the whole heap block is the debug block's (its red zone runs to
      * the usable end), not only the bytes plain_alloc asked for. */
     hk_asan_unpoison(base_of(b), usable);
@@ -252,43 +481,26 @@ static size_t measure_end(dbg_block_t *b) {
 
 static size_t block_end(const dbg_block_t *b) { return b->size + b->slack; }
 
+/* The 8 canary bytes in one compare. */
+static bool canary_intact(const dbg_block_t *b) {
+    uint64_t w;
+    memcpy(&w, b->canary, sizeof w);
+    return w == 0x0101010101010101ull * CANARY_FILL;
+}
+
 /* Checks the canaries of a live block; reports and aborts on damage. */
 static void check_redzones(dbg_block_t *b, const char *func) {
     uint8_t *u = user_of(b);
-    for (int i = 0; i < 8; i++)
-        if (b->canary[i] != CANARY_FILL)
-            report_error(func, "underflow", u, b, "%d bytes before its start written",
-                         8 - i);
+    if (!canary_intact(b))
+        for (int i = 0; i < 8; i++)
+            if (b->canary[i] != CANARY_FILL)
+                report_error(func, "underflow", u, b, "%d bytes before its start written",
+                             8 - i);
     size_t end = block_end(b);
     size_t last = last_changed(u, b->size, end, REDZONE_FILL);
     if (last > b->size)
         report_error(func, "overflow", u, b, "block of %zu bytes, %zu bytes past its end written",
                      b->size, last - b->size);
-}
-
-/* ---- Live list ----------------------------------------------------------- */
-
-static void live_add(dbg_block_t *b) {
-    stripe_t *s = &stripes[b->stripe];
-    _hk_lock(&s->lock);
-    b->prev = NULL;
-    b->next = s->first;
-    if (b->next) b->next->prev = b;
-    s->first = b;
-    s->blocks++;
-    s->bytes += b->size;
-    hk_unlock(&s->lock);
-}
-
-static void live_remove(dbg_block_t *b) {
-    stripe_t *s = &stripes[b->stripe];
-    _hk_lock(&s->lock);
-    if (b->prev) b->prev->next = b->next;
-    else s->first = b->next;
-    if (b->next) b->next->prev = b->prev;
-    s->blocks--;
-    s->bytes -= b->size;
-    hk_unlock(&s->lock);
 }
 
 /* ---- Guard pages ---------------------------------------------------------
@@ -470,6 +682,20 @@ static void on_fault(int sig, siginfo_t *info, void *ctx) {
 
 /* ---- Allocation ---------------------------------------------------------- */
 
+/* The quarantine hands blocks back to the heap long after they were used,
+ * so the block the next malloc of a size class gets is cold: start
+ * fetching it now (its header and first bytes, which malloc writes), while
+ * this one is filled, its stack taken and the program runs. */
+static inline void prefetch_next_block(size_t total) {
+    if (total > HK_DIRECT_MAX) return;
+    hk_heap_t *h = _hk_tls_heap;
+    const hk_block_t *next = h->current[_hk_class_direct[(total + 7) >> 3]]->free;
+    if (next) {
+        __builtin_prefetch(next, 1);
+        __builtin_prefetch((const char *)next + HDR, 1);
+    }
+}
+
 void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
     if (busy) return plain_alloc(size, align, zero);
     if (align < 16) align = 16;
@@ -481,9 +707,16 @@ void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
     uint8_t *base = NULL, *user = NULL;
     size_t map_size = 0;
     if (want_guard(size)) user = guard_alloc(size, align, &base, &map_size);
+    size_t usable = 0;
     if (user == NULL) {
-        base = plain_alloc(total, 16, false);
+        /* The inline fast path (plain malloc's own: 16-byte aligned, since
+         * every class from 16 bytes up is a multiple of 16). A small block's
+         * size is its class's, known without asking the heap. */
+        base = hk_malloc_fast(total);
         if (base == NULL) return NULL;
+        prefetch_next_block(total);
+        if (total <= HK_SMALL_MAX && hk_class_of(total) < _hk_class_count)
+            usable = _hk_classes[hk_class_of(total)].block_size;
         user = (uint8_t *)(((uintptr_t)base + HDR + align - 1) & ~(uintptr_t)(align - 1));
     }
     dbg_block_t *b = header_of(user);
@@ -492,20 +725,24 @@ void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
     b->size = size;
     b->state = STATE_LIVE;
     b->check = check_of(user, STATE_LIVE);
-    b->stripe = my_stripe();
     b->alloc_tid = thread_number();
 
     b->free_stack = 0;
-    memset(b->canary, CANARY_FILL, sizeof b->canary);
-    memset(user, zero ? 0 : ALLOC_FILL, size);
-    size_t end = measure_end(b);
+    uint64_t canary = 0x0101010101010101ull * CANARY_FILL;
+    memcpy(b->canary, &canary, sizeof canary);
+    if (zero) memset(user, 0, size);
+    else fill(user, ALLOC_FILL, size < ALLOC_FILL_MAX ? size : ALLOC_FILL_MAX);
+    size_t end = measure_end(b, usable);
     b->slack = (uint32_t)(end - size);
-    memset(user + size, REDZONE_FILL, end - size);
+    fill(user + size, REDZONE_FILL, end - size);
     busy++;
     b->alloc_stack = _hk_stack_capture(0); /* past this function and the entry point */
     busy--;
     if (b->guarded) guard_register((uintptr_t)user);
-    live_add(b);
+    unsigned si = my_stripe();
+    int how = op_begin(si);
+    live_add(b, si);
+    op_end(si, how);
     return user;
 }
 
@@ -513,7 +750,9 @@ void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
  * or a bad pointer). Reports a double free. */
 static dbg_block_t *find_block(void *p, const char *func) {
     if (((uintptr_t)p & 15) != 0) return NULL;
-    if (!hk_is_heap_memory(p) && !is_guarded(p)) return NULL;
+    /* A normal chunk's data is mapped whole: the common case, inline. */
+    bool in_chunk = hk_chunk_map_has((uintptr_t)p) && hk_chunk_of(p)->h.kind == HK_CHUNK_NORMAL;
+    if (!in_chunk && !hk_is_heap_memory(p) && !is_guarded(p)) return NULL;
     /* The header is heapkit memory too: a user pointer is at least HDR
      * bytes into its heap block. For other pointers, the word read is in
      * the same chunk (or the chunk's metadata just below its data). */
@@ -527,10 +766,29 @@ static dbg_block_t *find_block(void *p, const char *func) {
     return NULL;
 }
 
+/* A freed block's pattern: all of it, or the ends of a big one. */
+static void fill_freed(uint8_t *u, size_t size) {
+    if (size <= FREED_HEAD + FREED_TAIL) {
+        fill(u, FREE_FILL, size);
+    } else {
+        memset(u, FREE_FILL, FREED_HEAD);
+        memset(u + size - FREED_TAIL, FREE_FILL, FREED_TAIL);
+    }
+}
+
+/* The first byte of a freed block's pattern that changed, or size. */
+static size_t freed_changed(const uint8_t *u, size_t size) {
+    if (size <= FREED_HEAD + FREED_TAIL) return first_changed(u, 0, size, FREE_FILL);
+    size_t i = first_changed(u, 0, FREED_HEAD, FREE_FILL);
+    if (i < FREED_HEAD) return i;
+    i = first_changed(u, size - FREED_TAIL, size, FREE_FILL);
+    return i;
+}
+
 /* A block leaves the quarantine: its fill must be intact. */
 static void release_quarantined(dbg_block_t *b) {
     uint8_t *u = user_of(b);
-    size_t i = first_changed(u, 0, b->size, FREE_FILL);
+    size_t i = freed_changed(u, b->size);
     if (i < b->size)
         report_error("free", "write after free", u, b,
                      "block of %zu bytes, byte %zu written after it was freed", b->size, i);
@@ -558,7 +816,10 @@ void _hk_debug_free(void *p, const char *func) {
                                           : "not memory heapkit allocated");
     }
     check_redzones(b, func);
-    live_remove(b);
+    unsigned si = my_stripe();
+    int how = op_begin(si);
+    live_remove(b, si);
+    op_end(si, how);
     busy++;
     b->free_stack = _hk_stack_capture(0);
     busy--;
@@ -575,16 +836,12 @@ void _hk_debug_free(void *p, const char *func) {
         hk_free_fast(base_of(b));
         return;
     }
-    memset(p, FREE_FILL, b->size);
+    fill_freed(p, b->size);
     b->next = NULL;
     if (quarantine.last) quarantine.last->next = b;
     else quarantine.first = b;
     quarantine.last = b;
     quarantine.bytes += b->size + HDR;
-    if (!quarantine.registered) {
-        quarantine.registered = true;
-        pthread_setspecific(quarantine_key, &quarantine);
-    }
     size_t budget = (size_t)_hk_options.quarantine_mb << 20;
     while (quarantine.bytes > budget) quarantine_release_oldest();
 }
@@ -595,10 +852,43 @@ static void quarantine_release_oldest(void) {
     quarantine.first = old->next;
     if (quarantine.first == NULL) quarantine.last = NULL;
     /* The next one to leave is cold (16 MiB of frees ago): start fetching
-     * its header and first bytes now, for the next free. */
-    else __builtin_prefetch(quarantine.first), __builtin_prefetch((char *)quarantine.first + HDR);
+     * its header and the first lines its check reads now, for the next
+     * free. */
+    else {
+        const char *next = (const char *)quarantine.first;
+        __builtin_prefetch(next);
+        __builtin_prefetch(next + HDR);
+        __builtin_prefetch(next + HDR + 64);
+        __builtin_prefetch(next + HDR + 128);
+    }
     quarantine.bytes -= old->size + HDR;
     release_quarantined(old);
+}
+
+/* realloc within the heap block: when the new size leaves at least
+ * REDZONE bytes of red zone before the block's end (as a new block has)
+ * and keeps at least half the old size (a block shrunk further moves, so
+ * its memory can be reused). The red zone moves with the end: bytes that
+ * were red zone become ALLOC_FILL, bytes given up become red zone. The
+ * block is as if allocated here (stack, thread), as a moved one would be.
+ * Stale pointers cannot exist: the block did not move. */
+static bool resize_in_place(dbg_block_t *b, size_t size) {
+    size_t end = block_end(b), old = b->size;
+    if (b->guarded || size > end - REDZONE || size < old / 2 || end - size > UINT32_MAX)
+        return false;
+    uint8_t *u = user_of(b);
+    if (size > old) fill(u + old, ALLOC_FILL, size - old);
+    else fill(u + size, REDZONE_FILL, old - size);
+    unsigned si = my_stripe();
+    int how = op_begin(si); /* the exit check reads the size */
+    b->size = size;
+    b->slack = (uint32_t)(end - size);
+    op_end(si, how);
+    b->alloc_tid = thread_number();
+    busy++;
+    b->alloc_stack = _hk_stack_capture(0);
+    busy--;
+    return true;
 }
 
 void *_hk_debug_realloc(void *p, size_t size) {
@@ -608,6 +898,7 @@ void *_hk_debug_realloc(void *p, size_t size) {
     if (b) {
         check_redzones(b, "realloc");
         old = b->size;
+        if (size != 0 && resize_in_place(b, size)) return p;
     } else if (plain_block_start(p)) {
         old = _hk_usable_size_checked(p, "realloc");
     } else {
@@ -617,8 +908,8 @@ void *_hk_debug_realloc(void *p, size_t size) {
         _hk_debug_free(p, "realloc");
         return NULL;
     }
-    /* Always move: a stale pointer to the old block then shows up as a
-     * write after free. */
+    /* Moved: a stale pointer to the old block shows up as a write after
+     * free. */
     void *q = _hk_debug_alloc(size, 0, false);
     if (q == NULL) return NULL; /* p is untouched */
     memcpy(q, p, old < size ? old : size);
@@ -755,9 +1046,19 @@ static bool from_loader(const dbg_block_t *b) {
  * live blocks (sorted, `marked` set), or NULL when out of memory. The
  * thread's stack is scanned from stack_from up: the frames of the program,
  * not those of the exit check, whose locals point at every block. */
+static void count_block(dbg_block_t *b, void *arg) {
+    (void)b;
+    ++*(size_t *)arg;
+}
+
+static void collect_block(dbg_block_t *b, void *arg) {
+    scan_t *sc = arg;
+    sc->v[sc->n++] = (live_t){(uintptr_t)user_of(b), (uintptr_t)user_of(b) + b->size, b, false};
+}
+
 static live_t *mark_reachable(size_t *count, uintptr_t stack_from) {
     size_t n = 0;
-    for (int s = 0; s < STRIPES; s++) n += stripes[s].blocks;
+    each_live(count_block, &n);
     scan_t sc = {plain_alloc((n + 1) * sizeof(live_t), 0, false), 0,
                  plain_alloc((n + 1) * sizeof(size_t), 0, false), 0};
     if (sc.v == NULL || sc.todo == NULL) {
@@ -765,9 +1066,7 @@ static live_t *mark_reachable(size_t *count, uintptr_t stack_from) {
         hk_free_fast(sc.todo);
         return NULL;
     }
-    for (int s = 0; s < STRIPES; s++)
-        for (dbg_block_t *b = stripes[s].first; b && sc.n < n; b = b->next)
-            sc.v[sc.n++] = (live_t){(uintptr_t)user_of(b), (uintptr_t)user_of(b) + b->size, b, false};
+    each_live(collect_block, &sc); /* the same n: every other thread waits */
     qsort(sc.v, sc.n, sizeof *sc.v, by_start);
     for (size_t i = 0; i < sc.n; i++)
         if (from_loader(sc.v[i].block)) {
@@ -788,7 +1087,6 @@ static live_t *mark_reachable(size_t *count, uintptr_t stack_from) {
 static void report_leaks(uintptr_t stack_from) {
     size_t blocks = 0, groups = 0, cap = 0, bytes = 0, reach_blocks = 0, reach_bytes = 0, n = 0;
     leak_group_t *g = NULL;
-    for (int s = 0; s < STRIPES; s++) _hk_lock(&stripes[s].lock);
     live_t *live = mark_reachable(&n, stack_from);
     for (size_t k = 0; k < n; k++) {
         dbg_block_t *b = live[k].block;
@@ -815,7 +1113,6 @@ static void report_leaks(uintptr_t stack_from) {
         g[i].blocks++;
         g[i].bytes += b->size;
     }
-    for (int s = 0; s < STRIPES; s++) hk_unlock(&stripes[s].lock);
     hk_free_fast(live);
     if (groups) qsort(g, groups, sizeof *g, by_bytes_desc);
     hk_out_t o;
@@ -849,11 +1146,49 @@ static void report_leaks(uintptr_t stack_from) {
     hk_free_fast(g);
 }
 
-static void quarantine_at_thread_exit(void *arg) {
+/* Thread exit: the quarantine is emptied, and the stripe given up for the
+ * next thread to claim; what the thread frees after this (other
+ * destructors) goes through the shared stripe. */
+static void thread_exit_debug(void *arg) {
     (void)arg;
     busy++;
     while (quarantine.first) quarantine_release_oldest();
     busy--;
+    unsigned si = stripe_plus_one - 1;
+    stripe_plus_one = SHARED_STRIPE + 1;
+    if (si != SHARED_STRIPE) __atomic_store_n(&stripes[si].claimed, 0, __ATOMIC_RELEASE);
+}
+
+static long membarrier(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0); }
+
+/* Stops every operation on the live tables, for good (see "Live blocks"):
+ * operations in progress end, later ones wait for the world lock or their
+ * stripe's lock, which the caller keeps. */
+static void stop_operations(void) {
+    __atomic_store_n(&stopping, 1, __ATOMIC_SEQ_CST);
+    if (lock_free_ops) {
+        /* After a fork the child may have to register again. */
+        if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
+            membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0)
+            membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+        for (unsigned si = 0; si < STRIPES; si++)
+            while (__atomic_load_n(&stripes[si].in_op, __ATOMIC_ACQUIRE)) sched_yield();
+        _hk_lock(&world_lock);
+    }
+    for (unsigned si = 0; si < STRIPES; si++) _hk_lock(&stripes[si].lock);
+}
+
+static void resume_operations(void) {
+    for (unsigned si = 0; si < STRIPES; si++) hk_unlock(&stripes[si].lock);
+    if (lock_free_ops) hk_unlock(&world_lock);
+}
+
+/* A live block whose red zones were written (the exit check). */
+static void find_damaged(dbg_block_t *b, void *arg) {
+    dbg_block_t **bad = arg;
+    if (*bad) return;
+    size_t end = block_end(b);
+    if (!canary_intact(b) || first_changed(user_of(b), b->size, end, REDZONE_FILL) < end) *bad = b;
 }
 
 static void __attribute__((noinline)) at_exit(void) {
@@ -861,24 +1196,27 @@ static void __attribute__((noinline)) at_exit(void) {
      * return address); the registers it left are in them or in exit's. */
     uintptr_t program_stack = (uintptr_t)__builtin_frame_address(0) + 2 * sizeof(void *);
     busy++;
+    stop_operations();
     /* Damage in blocks that were never freed. */
-    for (int s = 0; s < STRIPES; s++) {
-        _hk_lock(&stripes[s].lock);
-        dbg_block_t *bad = NULL;
-        for (dbg_block_t *b = stripes[s].first; b && !bad; b = b->next) {
-            uint8_t *u = user_of(b);
-            for (int i = 0; i < 8 && !bad; i++)
-                if (b->canary[i] != CANARY_FILL) bad = b;
-            size_t end = block_end(b);
-            if (first_changed(u, b->size, end, REDZONE_FILL) < end) bad = b;
-        }
-        hk_unlock(&stripes[s].lock);
-        if (bad) check_redzones(bad, "exit");
-    }
+    dbg_block_t *bad = NULL;
+    each_live(find_damaged, &bad);
+    if (bad) check_redzones(bad, "exit");
     /* Blocks in this thread's quarantine: writes after free. */
     while (quarantine.first) quarantine_release_oldest();
     if (want_leaks) report_leaks(program_stack);
+    resume_operations();
     busy--;
+}
+
+/* In a child forked without exec only the forking thread lives: the other
+ * threads' stripes are free to claim, and no operation is in progress. */
+static void debug_fork_child(void) {
+    for (unsigned si = 0; si < STRIPES; si++) {
+        __atomic_store_n(&stripes[si].in_op, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&stripes[si].lock.held, 0, __ATOMIC_RELAXED);
+        if (si + 1 != stripe_plus_one) __atomic_store_n(&stripes[si].claimed, 0, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&world_lock.held, 0, __ATOMIC_RELAXED);
 }
 
 /* HEAPKIT_DEBUG: unset or "all": everything; else a comma-separated list. */
@@ -915,7 +1253,13 @@ __attribute__((constructor(101))) static void debug_init(void) {
     }
     if (_hk_options.leaks) want_leaks = true;
     if (_hk_options.quarantine_mb == 0) want_quarantine = false;
-    pthread_key_create(&quarantine_key, quarantine_at_thread_exit);
+    thread_key_made = pthread_key_create(&thread_key, thread_exit_debug) == 0;
+    /* Before any thread but this one runs (a constructor): from here on the
+     * live tables take no lock where membarrier(2) works. */
+    lock_free_ops = membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+    busy++;
+    pthread_atfork(NULL, NULL, debug_fork_child);
+    busy--;
     atexit(at_exit);
 }
 

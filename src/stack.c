@@ -185,11 +185,47 @@ static uint32_t lookup(uint32_t h, void *const *pc, unsigned n) {
     return 0;
 }
 
+static uint32_t depot_find_or_add(void *const *pc, unsigned n);
+
+/* ---- The thread's recent stacks -----------------------------------------
+ * A program allocates and frees from a few call sites over and over: the
+ * thread keeps the stacks it took last, one per slot chosen by the first
+ * return address, and a stack found there equal frame for frame has its id
+ * without hashing or a look in the depot (whose entries other threads'
+ * inserts keep pulling out of this core's cache). The walk itself still
+ * runs on every capture: only all the frames tell two stacks apart.
+ */
+#define RECENT 8 /* slots; a power of two */
+
+typedef struct {
+    uint32_t id;     /* 0: empty */
+    uint32_t depth;
+    void *pc[HK_STACK_MAX];
+} recent_t;
+
+static __thread recent_t recent[RECENT] __attribute__((tls_model("initial-exec")));
+
+static recent_t *recent_slot(void *const *pc) {
+    return &recent[((uintptr_t)pc[0] >> 4 ^ (uintptr_t)pc[0] >> 12) & (RECENT - 1)];
+}
+
+/* HEAPKIT_STACK=unwind, and heapkit's own text, learnt at the first
+ * capture (a strcmp per capture was a tenth of its cost). */
+static bool use_unwinder;
+static bool stack_options_read;
+
 uint32_t _hk_stack_capture(unsigned skip) {
     void *pc[HK_STACK_MAX];
     unsigned n;
-    if (own_hi == 0) learn_own_text();
-    if (_hk_options.stack && strcmp(_hk_options.stack, "unwind") == 0) {
+    if (hk_unlikely(!__atomic_load_n(&stack_options_read, __ATOMIC_ACQUIRE))) {
+        /* Threads that get here at once compute the same values. */
+        _hk_init(); /* the options */
+        if (own_hi == 0) learn_own_text();
+        __atomic_store_n(&use_unwinder, _hk_options.stack && strcmp(_hk_options.stack, "unwind") == 0,
+                         __ATOMIC_RELAXED);
+        __atomic_store_n(&stack_options_read, true, __ATOMIC_RELEASE);
+    }
+    if (__atomic_load_n(&use_unwinder, __ATOMIC_RELAXED)) {
         unwind_state_t s = {pc, 0, HK_STACK_MAX, skip};
         _Unwind_Backtrace(unwind_step, &s);
         n = s.n;
@@ -197,6 +233,20 @@ uint32_t _hk_stack_capture(unsigned skip) {
         n = walk_frame_pointers(pc, HK_STACK_MAX, skip);
     }
     if (n == 0) return 0;
+    recent_t *r = recent_slot(pc);
+    if (r->id && r->depth == n && same_frames(r->pc, pc, n)) return r->id;
+    uint32_t id = depot_find_or_add(pc, n);
+    if (id) {
+        r->id = id;
+        r->depth = n;
+        memcpy(r->pc, pc, n * sizeof(void *));
+    }
+    return id;
+}
+
+/* The id of stack pc[0..n) in the depot, stored there if new; 0 when the
+ * depot is full or cannot be had. */
+static uint32_t depot_find_or_add(void *const *pc, unsigned n) {
     uint32_t h = hash_stack(pc, n);
     /* Entries never change once published (a bucket head is stored with
      * release after its entry is written), so the common case, a stack

@@ -82,6 +82,32 @@ NOINLINE static void write_after_free_evicted(void) {
     printf("not caught\n");
 }
 
+/* A big block's pattern is at its ends only (debug.c: FREED_HEAD, 4096
+ * bytes, and FREED_TAIL, 1024): a write after free there is found, one in
+ * the middle is not (the documented bound). */
+#define BIG ((size_t)1 << 20)
+NOINLINE static void big_write_after_free(size_t at) {
+    char *p = malloc(BIG);
+    memset(p, 'a', BIG);
+    printf("block %p\n", (void *)p);
+    fflush(stdout);
+    free(p);
+    p[at] = 1;
+}
+NOINLINE static void write_after_free_big_head(void) { big_write_after_free(100); }
+NOINLINE static void write_after_free_big_tail(void) { big_write_after_free(BIG - 10); }
+NOINLINE static void write_after_free_big_middle(void) { big_write_after_free(BIG / 2); }
+
+/* Grown in place, the red zone moved past the new end. */
+NOINLINE static void realloc_overflow(void) {
+    char *p = malloc(10);
+    p = realloc(p, 12);
+    printf("block %p\n", (void *)p);
+    fflush(stdout);
+    memset(p, 'a', 13); /* one byte past the new end */
+    free(p);
+}
+
 NOINLINE static void realloc_after_free(void) {
     char *p = malloc(16);
     printf("block %p\n", (void *)p);
@@ -191,6 +217,10 @@ static const struct {
     {"interior-free", free_interior}, {"use-after-free", write_after_free},
     {"realloc-after-free", realloc_after_free},
     {"use-after-free-evicted", write_after_free_evicted}, {"leaks", leaks},
+    {"use-after-free-big-head", write_after_free_big_head},
+    {"use-after-free-big-tail", write_after_free_big_tail},
+    {"use-after-free-big-middle", write_after_free_big_middle},
+    {"realloc-overflow", realloc_overflow},
     {"clean", clean},                {"wait", wait_for_signal},
     {"fork-wait", fork_wait_for_signal},
     {"guard-overflow", guard_overflow},

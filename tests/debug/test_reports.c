@@ -146,6 +146,25 @@ static void test_errors(void) {
                  "write_after_free_evicted", "write_after_free_evicted");
     expect_error("realloc-after-free", "heapkit: realloc(): double free", "block of 16 bytes",
                  "realloc_after_free", "realloc_after_free", "realloc_after_free");
+    expect_error("realloc-overflow", "heapkit: free(): overflow", "block of 12 bytes, 1 bytes past its end written",
+                 "realloc_overflow", NULL, "realloc_overflow");
+    /* A big block's quarantine pattern: its first 4096 and last 1024 bytes. */
+    expect_error("use-after-free-big-head", "write after free",
+                 "block of 1048576 bytes, byte 100 written after it was freed", "big_write_after_free",
+                 "big_write_after_free", NULL);
+    expect_error("use-after-free-big-tail", "write after free",
+                 "block of 1048576 bytes, byte 1048566 written after it was freed", "big_write_after_free",
+                 "big_write_after_free", NULL);
+}
+
+/* The bound, stated in README and debug.c: a write after free in the
+ * middle of a big block goes unseen by the quarantine. */
+static void test_big_block_bound(void) {
+    static run_t r;
+    run(&r, debug_lib, "use-after-free-big-middle", NULL);
+    CHECK(exited_ok(&r));
+    CHECK(strstr(r.err, "write after free") == NULL);
+    if (!exited_ok(&r)) fprintf(stderr, "stderr was:\n%s\n", r.err);
 }
 
 /* Three call sites and a thread lose 1307 bytes in 7 blocks; a block kept
@@ -428,6 +447,7 @@ int main(int argc, char **argv) {
     buggy = argv[3];
     heapkit_cmd = argc == 5 ? argv[4] : NULL;
     test_errors();
+    test_big_block_bound();
     test_leaks();
     test_clean();
     test_unwind();
