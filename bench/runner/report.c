@@ -237,6 +237,17 @@ static void jw_obj(jw_t *w, const char *k) {
     if (k) jw_key(w, k);
     jw_open(w, '{');
 }
+/* The fields of one instruction count (malloc+free or hk_cache pair). */
+static void jw_instr_counts(jw_t *w, const hkb_instr_t *in) {
+    jw_int(w, "size", in->size);
+    jw_bool(w, "ok", in->ok);
+    jw_str(w, "error", in->error);
+    jw_int(w, "n1", in->n1);
+    jw_int(w, "n2", in->n2);
+    jw_int(w, "ir1", in->ir1);
+    jw_int(w, "ir2", in->ir2);
+    jw_num(w, "per_pair", in->ok ? in->per_pair : NAN);
+}
 static void jw_arr(jw_t *w, const char *k) {
     if (k) jw_key(w, k);
     jw_open(w, '[');
@@ -594,14 +605,7 @@ int hkb_write_json(hkb_t *b, const char *path) {
         hkb_instr_t *in = &b->instr[i];
         jw_obj(&w, NULL);
         jw_str(&w, "allocator", b->alloc[in->a].name);
-        jw_int(&w, "size", in->size);
-        jw_bool(&w, "ok", in->ok);
-        jw_str(&w, "error", in->error);
-        jw_int(&w, "n1", in->n1);
-        jw_int(&w, "n2", in->n2);
-        jw_int(&w, "ir1", in->ir1);
-        jw_int(&w, "ir2", in->ir2);
-        jw_num(&w, "per_pair", in->ok ? in->per_pair : NAN);
+        jw_instr_counts(&w, in);
         jw_close(&w, '}');
     }
     jw_close(&w, ']');
@@ -611,14 +615,7 @@ int hkb_write_json(hkb_t *b, const char *path) {
         hkb_instr_t *in = &b->instr_cache[i];
         jw_obj(&w, NULL);
         jw_str(&w, "api", "hk_cache");
-        jw_int(&w, "size", in->size);
-        jw_bool(&w, "ok", in->ok);
-        jw_str(&w, "error", in->error);
-        jw_int(&w, "n1", in->n1);
-        jw_int(&w, "n2", in->n2);
-        jw_int(&w, "ir1", in->ir1);
-        jw_int(&w, "ir2", in->ir2);
-        jw_num(&w, "per_pair", in->ok ? in->per_pair : NAN);
+        jw_instr_counts(&w, in);
         jw_close(&w, '}');
     }
     jw_close(&w, ']');
