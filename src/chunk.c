@@ -201,9 +201,9 @@ static void asan_huge_resized(hk_chunk_t *c, size_t old) {
  * large cached ones pins only so much committed memory (under cache_lock). */
 static size_t huge_slack_bytes;
 
-/* Takes a cached huge block for a request of `need` bytes: among those that
- * hold it and are at most four times as large, the one with the most warm
- * bytes (the largest, when several cover the request). Serving every size
+/* Takes a cached huge block for a request of `need` bytes: the largest of
+ * those that hold it and are at most four times as large (a cached block
+ * was in use until its free, so all of it counts as resident). Serving every size
  * of a loop such as 2, 4, 8, 3 and 6 MiB from one warm 8 MiB block, as
  * glibc serves them from the top of its heap, keeps one block per thread
  * resident instead of one per size; the smaller blocks left unused age out
@@ -215,11 +215,8 @@ static hk_chunk_t *huge_from_cache(size_t need) {
     hk_chunk_t **best = NULL;
     _hk_lock(&cache_lock);
     for (hk_chunk_t **pp = &cached_huge; *pp; pp = &(*pp)->h.next) {
-        const hk_chunk_t *c = *pp;
-        if (c->h.huge_reserved < need || c->h.huge_reserved / 4 > need) continue;
-        if (best == NULL || c->h.huge_warm > (*best)->h.huge_warm ||
-            (c->h.huge_warm == (*best)->h.huge_warm &&
-             c->h.huge_reserved < (*best)->h.huge_reserved))
+        size_t r = (*pp)->h.huge_reserved;
+        if (r >= need && r / 4 <= need && (best == NULL || r > (*best)->h.huge_reserved))
             best = pp;
     }
     hk_chunk_t *found = NULL;
@@ -228,7 +225,7 @@ static hk_chunk_t *huge_from_cache(size_t need) {
         found = *best;
         *best = found->h.next;
         cached_huge_bytes -= found->h.huge_reserved;
-        size_t slack = found->h.huge_warm > need ? found->h.huge_warm - need : 0;
+        size_t slack = found->h.huge_reserved - need;
         if (slack > 0 && huge_slack_bytes + slack <= limit / 2) {
             found->h.huge_slack = slack;
             huge_slack_bytes += slack;
@@ -237,10 +234,8 @@ static hk_chunk_t *huge_from_cache(size_t need) {
         }
     }
     hk_unlock(&cache_lock);
-    if (cut && cut < found->h.huge_reserved &&
-        _hk_os_decommit(hk_chunk_data(found) + cut, found->h.huge_reserved - cut) == 0 &&
-        found->h.huge_warm > cut)
-        found->h.huge_warm = cut;
+    if (cut && cut < found->h.huge_reserved)
+        _hk_os_decommit(hk_chunk_data(found) + cut, found->h.huge_reserved - cut);
     return found;
 }
 
@@ -318,7 +313,6 @@ hk_chunk_t *_hk_huge_alloc(size_t size, size_t align, bool *zeroed) {
         if (_hk_options.thp) _hk_os_prefer_huge_pages(base, HK_META_SIZE + need + HK_GUARD_SIZE);
         c->h.kind = HK_CHUNK_HUGE;
         c->h.huge_reserved = need;
-        c->h.huge_warm = need;
         c->h.huge_base = base;
         map_set_tail((uintptr_t)hk_chunk_data(c), need, true);
         map_set((uintptr_t)hk_chunk_data(c), true);
@@ -358,8 +352,6 @@ void _hk_huge_free(hk_chunk_t *c) {
     hk_store_relaxed(&c->bits[0].pending, 0);
 #endif
     huge_drop_slack(c);
-    /* A block in use may have been written anywhere it holds. */
-    c->h.huge_warm = c->h.huge_reserved;
     c->h.heap = NULL;
     c->h.cached_at = _hk_os_now_ms();
     if (c->h.huge_reserved > limit / 2) {
@@ -463,7 +455,6 @@ hk_chunk_t *_hk_huge_resize(hk_chunk_t *c, size_t size) {
     }
     hk_chunk_t *n = (hk_chunk_t *)dst;
     n->h.huge_reserved = need;
-    n->h.huge_warm = need;
     n->h.huge_size = size;
     n->h.huge_base = dst;
 #if HK_ASAN

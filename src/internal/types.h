@@ -181,12 +181,10 @@ typedef struct hk_chunk_head_s {
     size_t huge_reserved;
     size_t huge_size;
     void *huge_base;
-    /* huge: the first huge_warm bytes of the data have not been decommitted
-     * since the block was last in use (they are likely resident); in a
-     * block taken from the cache for a smaller request, huge_slack is the
-     * part of them past that request, counted in the cache's slack budget
-     * until the block is freed or resized. */
-    size_t huge_warm;
+    /* huge: in a block taken from the cache for a smaller request, the
+     * bytes past that request (committed, as the whole block was in use
+     * before), counted in the cache's slack budget until the block is freed
+     * or resized; 0 otherwise. */
     size_t huge_slack;
     /* when the chunk entered the global cache (ms), for delayed decommit. */
     uint64_t cached_at;
