@@ -5,8 +5,8 @@
  * Threads: any thread; the fast paths touch only the caller's own heap.
  *
  * Fast path of hk_malloc (size <= 1 KiB, the current slab has a free
- * block): table lookup of the class, pop the slab's free list, two counter
- * increments; no lock, no atomic. Fast path of hk_free (the slab's owner
+ * block): one load from the heap's table of slabs by size, pop the slab's
+ * free list, two counter increments; no lock, no atomic. Fast path of hk_free (the slab's owner
  * mark is the caller's thread id: its heap, current or queued): one byte test in the chunk
  * map (rejects foreign pointers), mask to the chunk, the immediate double
  * free check, push on the slab's free list, one decrement. A pointer into
@@ -82,28 +82,25 @@ __attribute__((noinline)) static void *vg_realloc(hk_heap_t *h, void *p, size_t 
     return q;
 }
 
-/* hk_malloc and hk_free test the valgrind flag for "not 0" (not asked yet,
- * or on valgrind) and leave everything else to an out-of-line function, so
- * their fast paths are tail calls without a stack frame. */
-__attribute__((noinline)) static void *malloc_unless_vg(size_t size) {
-    if (hk_vg_check(&on_valgrind)) return vg_alloc(size, 0, false);
-    return hk_malloc_fast(size);
+/* The misses of hk_malloc and hk_free. Under valgrind every call misses
+ * (_hk_fast_size_limit, _hk_map_start), so the valgrind test is here, off
+ * the fast paths, which stay tail calls without a stack frame. */
+__attribute__((noinline)) static void *malloc_miss(size_t size, hk_heap_t *h) {
+    if (hk_unlikely(hk_vg_check(&on_valgrind))) return vg_alloc(size, 0, false);
+    return _hk_malloc_miss(size, h);
 }
 
-__attribute__((noinline)) static void free_unless_vg(void *p) {
-    if (hk_vg_check(&on_valgrind)) return vg_free(p);
-    hk_free_fast(p);
+__attribute__((noinline)) static void free_miss(void *p) {
+    if (hk_unlikely(hk_vg_check(&on_valgrind))) {
+        vg_free(p);
+        return;
+    }
+    _hk_free_generic(p);
 }
 
-void *hk_malloc(size_t size) {
-    if (hk_unlikely(hk_vg_known(&on_valgrind) != 0)) return malloc_unless_vg(size);
-    return hk_malloc_fast(size);
-}
+void *hk_malloc(size_t size) { return hk_malloc_fast_or(size, malloc_miss); }
 
-void hk_free(void *p) {
-    if (hk_unlikely(hk_vg_known(&on_valgrind) != 0)) return free_unless_vg(p);
-    hk_free_fast(p);
-}
+void hk_free(void *p) { hk_free_fast_or(p, free_miss); }
 
 void *hk_calloc(size_t count, size_t size) {
     size_t total;
@@ -179,7 +176,7 @@ bool hk_is_heap_memory(const void *p) {
     uint8_t v = hk_chunk_map_get(slot);
     /* Past the first 4 MiB of a huge block: back to its first slot. */
     while (v == HK_MAP_HUGE_TAIL && slot > 0) v = hk_chunk_map_get(--slot);
-    if (v != HK_MAP_START) return false;
+    if (!hk_map_is_start(v)) return false;
     hk_chunk_t *c = hk_chunk_of((void *)(slot << HK_CHUNK_SHIFT));
     /* A normal chunk's map slot is all data; a huge block may end before
      * its last slot does. */
@@ -196,8 +193,9 @@ size_t _hk_block_usable(const void *p) {
         /* Other threads read only fields fixed while the slab lives (the
          * carved count is the owner's, so they check against capacity). */
         size_t off = (size_t)((const uint8_t *)p - hk_page_start(c, pg));
-        if (off % pg->block_size != 0 || off / pg->block_size >= pg->capacity) return 0;
-        return pg->block_size;
+        size_t bs = hk_slab_block_size(pg);
+        if (off % bs != 0 || off / bs >= pg->capacity) return 0;
+        return bs;
     }
     if (pg->kind == HK_PAGE_MEDIUM && hk_page_start(c, pg) == p)
         return (size_t)pg->npages << HK_PAGE_SHIFT;

@@ -33,6 +33,7 @@
 #include "internal/internal.h"
 
 uint8_t _hk_chunk_map[HK_CHUNK_MAP_SLOTS];
+uint8_t _hk_map_start = HK_MAP_START;
 
 /* Size of a chunk's reservation: metadata pages, then the aligned data
  * (then, in the secure variant, the guard page after the data). */
@@ -69,7 +70,7 @@ void _hk_lock(hk_lock_t *l) {
 }
 
 static void map_set(uintptr_t data, bool on) {
-    __atomic_store_n(&_hk_chunk_map[data >> HK_CHUNK_SHIFT], on ? HK_MAP_START : HK_MAP_NONE,
+    __atomic_store_n(&_hk_chunk_map[data >> HK_CHUNK_SHIFT], on ? _hk_map_start : HK_MAP_NONE,
                      __ATOMIC_RELEASE);
 }
 

@@ -35,7 +35,10 @@ __thread hk_heap_t *_hk_tls_heap __attribute__((tls_model("initial-exec"))) = &_
  * thread go to the orphan heap. */
 static __thread uint8_t tls_exited __attribute__((tls_model("initial-exec")));
 
+size_t _hk_fast_size_limit = HK_DIRECT_MAX + 1;
+
 hk_heap_t _hk_heap_empty = {
+    .direct = {[0 ... HK_DIRECT_SLOTS - 1] = {.page = &_hk_page_empty}},
     .current = {[0 ... HK_CLASSES - 1] = &_hk_page_empty},
 };
 
@@ -104,6 +107,10 @@ void _hk_init(void) {
         _hk_os_init();
         _hk_options_init();
         _hk_sizeclass_init();
+        if (RUNNING_ON_VALGRIND && hk_vg_tool_tracks_heap()) {
+            _hk_fast_size_limit = 0;
+            _hk_map_start = HK_MAP_START_SLOW;
+        }
         pthread_key_create(&exit_key, thread_exit);
         atomic_store_explicit(&init_state, 2, memory_order_release);
         /* These may allocate (glibc keeps a growing list): now that the
@@ -149,6 +156,7 @@ static hk_heap_t *struct_alloc(bool is_default) {
         memset(h, 0, sizeof *h);
         h->is_default = is_default; /* under the lock: other threads walk the list */
         for (unsigned i = 0; i < HK_CLASSES; i++) h->current[i] = &_hk_page_empty;
+        for (unsigned g = 0; g < HK_DIRECT_SLOTS; g++) h->direct[g].page = &_hk_page_empty;
         h->last_purge = _hk_os_now_ms();
         h->listed = 1;
         h->gnext = all_heaps;

@@ -90,7 +90,7 @@ void _hk_secure_remote_free(hk_chunk_t *c, void *p) {
         if (pg->kind == HK_PAGE_SLAB) {
             /* The block check of slab.c against the capacity: the carved
              * count is the owner's to change, the capacity is fixed. */
-            uint64_t e = pg->div_magic * pg->block_size;
+            uint64_t e = pg->div_magic * hk_slab_block_size(pg);
             if (off >= HK_CHUNK_SIZE || off * pg->div_magic >= pg->capacity * e)
                 _hk_fatal("free", "invalid pointer", p);
             /* Not live: freed already (by its owner, or by another thread

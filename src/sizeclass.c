@@ -19,7 +19,7 @@
 
 hk_class_t _hk_classes[HK_CLASSES];
 unsigned _hk_class_count;
-uint8_t _hk_class_direct[HK_DIRECT_MAX / 8 + 1];
+uint8_t _hk_class_direct[HK_DIRECT_SLOTS];
 
 static void choose_slab(hk_class_t *k) {
     size_t bs = k->block_size;
@@ -56,10 +56,17 @@ void _hk_sizeclass_init(void) {
     for (unsigned i = 0; i < n; i++) choose_slab(&_hk_classes[i]);
     /* The direct table agrees with hk_class_of()'s formula past 128 bytes
      * and picks the smallest class that fits below it. */
-    for (size_t g = 0; g <= HK_DIRECT_MAX / 8; g++) {
+    for (unsigned i = 0; i < n; i++) {
+        _hk_classes[i].direct_first = 1;
+        _hk_classes[i].direct_last = 0;
+    }
+    for (size_t g = 0; g < HK_DIRECT_SLOTS; g++) {
         size_t size = g * 8;
         unsigned c = 0;
         while (_hk_classes[c].block_size < size) c++;
         _hk_class_direct[g] = (uint8_t)c;
+        /* Slots rise with the class, so each class's slots are a range. */
+        if (_hk_classes[c].direct_first > _hk_classes[c].direct_last) _hk_classes[c].direct_first = (uint8_t)g;
+        _hk_classes[c].direct_last = (uint8_t)g;
     }
 }

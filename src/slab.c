@@ -34,7 +34,6 @@ hk_page_t *_hk_slab_new(hk_heap_t *h, unsigned cls) {
     pg->kind = HK_PAGE_SLAB;
     pg->free = NULL;
     pg->used = 0;
-    pg->block_size = (uint16_t)k->block_size;
     pg->capacity = k->capacity;
     pg->initialized = 0;
     /* floor(2^64 / d) + 1: UINT64_MAX / d is one less than 2^64 / d when d
@@ -54,7 +53,7 @@ void _hk_slab_extend(hk_page_t *pg) {
     size_t n = (size_t)(pg->capacity - pg->initialized);
     if (n > k->extend) n = k->extend;
     if (n == 0) return;
-    size_t bs = pg->block_size;
+    size_t bs = k->block_size;
     hk_chunk_t *c = hk_chunk_of_page(pg);
     uint8_t *first = hk_page_start(c, pg) + (size_t)pg->initialized * bs;
 #if HK_SECURE
@@ -72,7 +71,7 @@ void _hk_slab_extend(hk_page_t *pg) {
     pg->free = (hk_block_t *)first;
 #endif
     pg->initialized = (uint16_t)(pg->initialized + n);
-    pg->valid_limit = (uint32_t)(pg->initialized * (uint64_t)(pg->div_magic * bs));
+    pg->valid_limit = pg->initialized * (uint64_t)(pg->div_magic * bs);
 }
 
 /* ---- Partial queues ------------------------------------------------------- */
@@ -108,16 +107,22 @@ bool _hk_slab_valid_block(const hk_chunk_t *c, const hk_page_t *pg, const void *
     return off < HK_CHUNK_SIZE && off * pg->div_magic < pg->valid_limit;
 }
 
+/* current[cls] and the class's direct slots, which must agree. */
+static void set_current(hk_heap_t *h, unsigned cls, hk_page_t *pg) {
+    h->current[cls] = pg;
+    for (unsigned g = _hk_classes[cls].direct_first; g <= _hk_classes[cls].direct_last; g++) h->direct[g].page = pg;
+}
+
 void _hk_slab_make_current(hk_heap_t *h, unsigned cls, hk_page_t *pg) {
     pg->used++; /* the bias */
-    h->current[cls] = pg;
+    set_current(h, cls, pg);
     hk_store_relaxed(&pg->owner, h->owner_tid);
 }
 
 hk_page_t *_hk_slab_leave_current(hk_heap_t *h, unsigned cls) {
     hk_page_t *pg = h->current[cls];
     if (pg == &_hk_page_empty) return NULL;
-    h->current[cls] = &_hk_page_empty;
+    set_current(h, cls, &_hk_page_empty);
     pg->used--; /* the bias */
     return pg;
 }
@@ -162,11 +167,11 @@ void _hk_slab_free(hk_heap_t *h, hk_page_t *pg, hk_block_t *b) {
     uint64_t m = hk_bit_of(b), live = hk_load_relaxed(&w->live);
     if (hk_unlikely((live & m) == 0)) _hk_fatal("free", "double free", b);
     hk_store_relaxed(&w->live, live & ~m);
-    hk_asan_poison(b, pg->block_size); /* ASan: free blocks are poisoned whole */
+    hk_asan_poison(b, hk_slab_block_size(pg)); /* ASan: free blocks are poisoned whole */
     hk_link_write(b, hk_link_encode(c, b, pg->free));
 #else
     if (hk_unlikely(b == pg->free)) _hk_fatal("free", "double free", b);
-    hk_asan_poison(b, pg->block_size); /* ASan: free blocks are poisoned whole */
+    hk_asan_poison(b, hk_slab_block_size(pg)); /* ASan: free blocks are poisoned whole */
     hk_link_write(b, pg->free);
 #endif
     pg->free = b;

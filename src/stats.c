@@ -9,7 +9,8 @@
  * exit, and whenever it asks for statistics), so process-wide numbers for
  * running threads are as of their last slow path.
  *
- * The fast paths keep one counter (mallocs per class, a plain increment);
+ * The fast paths keep one counter (mallocs per direct slot, a plain
+ * increment; the slow paths count per class);
  * live blocks come from the slabs' `used` counts, by a walk of the heap's
  * block heads, so publishing walks too and is rate-limited (heap.c).
  * Peaks are therefore sampled: at every publish and statistics call.
@@ -59,6 +60,8 @@ static void heap_counters(hk_heap_t *h, hk_stats_t *s) {
         s->live_bytes += s->classes[i].live_blocks * bs;
         s->live_blocks += s->classes[i].live_blocks;
         s->mallocs += h->mallocs[i];
+        for (unsigned g = _hk_classes[i].direct_first; g <= _hk_classes[i].direct_last; g++)
+            s->mallocs += h->direct[g].mallocs;
     }
     uint64_t huge_m = hk_load_relaxed(&h->huge_mallocs), huge_f = hk_load_relaxed(&h->huge_frees);
     s->huge_live_bytes = hk_load_relaxed(&h->huge_live_bytes);

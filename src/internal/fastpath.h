@@ -9,11 +9,13 @@
 
 #include "internal/internal.h"
 
-static inline void *hk_malloc_fast(size_t size) {
+/* `miss` serves every other case: larger sizes, an empty slab, a thread
+ * without a heap yet (its heap is the empty sentinel), valgrind. */
+static inline void *hk_malloc_fast_or(size_t size, void *(*miss)(size_t, hk_heap_t *)) {
     hk_heap_t *h = _hk_tls_heap;
-    if (hk_likely(size <= HK_DIRECT_MAX)) {
-        unsigned cls = _hk_class_direct[(size + 7) >> 3];
-        hk_page_t *pg = h->current[cls];
+    if (hk_likely(size < _hk_fast_size_limit)) {
+        hk_direct_t *d = &h->direct[(size + 7) >> 3];
+        hk_page_t *pg = d->page;
         hk_block_t *b = pg->free;
         if (hk_likely(b != NULL)) {
 #if HK_SECURE
@@ -22,19 +24,22 @@ static inline void *hk_malloc_fast(size_t size) {
             pg->free = hk_link_read(b);
 #endif
             pg->used++;
-            h->mallocs[cls]++;
+            d->mallocs++;
             /* ASan: the bytes asked for; the rest of the free (poisoned)
              * block stays poisoned (asan.h). */
             hk_asan_unpoison(b, size);
             return b;
         }
     }
-    return _hk_malloc_miss(size, h);
+    return miss(size, h);
 }
 
-static inline void hk_free_fast(void *p) {
+static inline void *hk_malloc_fast(size_t size) { return hk_malloc_fast_or(size, _hk_malloc_miss); }
+
+/* `miss` takes every pointer the fast path does not free itself. */
+static inline void hk_free_fast_or(void *p, void (*miss)(void *)) {
     uintptr_t a = (uintptr_t)p;
-    if (hk_likely(hk_chunk_map_has(a))) {
+    if (hk_likely(hk_chunk_map_fast(a))) {
         hk_chunk_t *c = hk_chunk_of(p);
         hk_page_t *pd = (hk_page_t *)((uint8_t *)c->pages + ((a >> 6) & HK_DESC_OFFSET_MASK));
         unsigned back = pd->head_off;
@@ -57,7 +62,7 @@ static inline void hk_free_fast(void *p) {
             if (hk_likely(off * pg->div_magic < pg->valid_limit && (live & m) != 0 &&
                           (hk_load_relaxed(&w->pending) & m) == 0)) {
                 hk_store_relaxed(&w->live, live & ~m);
-                hk_asan_poison(b, pg->block_size); /* ASan: free blocks are poisoned whole */
+                hk_asan_poison(b, hk_slab_block_size(pg)); /* ASan: free blocks are poisoned whole */
                 hk_link_write(b, hk_link_encode(c, b, head));
                 pg->free = b;
                 if (hk_unlikely(--pg->used == 0)) _hk_slab_after_free_fast(pg);
@@ -68,7 +73,7 @@ static inline void hk_free_fast(void *p) {
              * path, which checks again and reports: a jump, where calling
              * the report here would cost a stack frame on every free. */
             if (hk_likely(off * pg->div_magic < pg->valid_limit && b != head)) {
-                hk_asan_poison(b, pg->block_size); /* ASan: free blocks are poisoned whole */
+                hk_asan_poison(b, hk_slab_block_size(pg)); /* ASan: free blocks are poisoned whole */
                 hk_link_write(b, head);
                 pg->free = b;
                 if (hk_unlikely(--pg->used == 0)) _hk_slab_after_free_fast(pg);
@@ -77,7 +82,9 @@ static inline void hk_free_fast(void *p) {
 #endif
         }
     }
-    _hk_free_generic(p);
+    miss(p);
 }
+
+static inline void hk_free_fast(void *p) { hk_free_fast_or(p, _hk_free_generic); }
 
 #endif /* HK_FASTPATH_H */

@@ -142,7 +142,17 @@ HK_INTERNAL extern uint8_t _hk_chunk_map[HK_CHUNK_MAP_SLOTS];
  * the rest of a huge block larger than a slot (so that hk_is_heap_memory
  * finds a pointer anywhere in it; free and the metadata lookups accept
  * only a start, whose slot holds the header below it). */
-enum { HK_MAP_NONE = 0, HK_MAP_START = 1, HK_MAP_HUGE_TAIL = 2 };
+enum { HK_MAP_NONE = 0, HK_MAP_START = 1, HK_MAP_HUGE_TAIL = 2, HK_MAP_START_SLOW = 3 };
+
+/* Switches of the fast paths, set once by _hk_init() before any heap exists
+ * (and left alone otherwise, so ThreadSanitizer sees no write): under a
+ * valgrind tool that tracks heap blocks, every malloc and every free must
+ * take a slow path, which tells the tool about the block (alloc.c). Values
+ * rather than a flag, so the fast paths test nothing more than before:
+ * malloc compares the size with a limit, free the chunk map byte, and
+ * chunks are marked HK_MAP_START_SLOW there instead of HK_MAP_START. */
+HK_INTERNAL extern size_t _hk_fast_size_limit; /* HK_DIRECT_MAX + 1, or 0 */
+HK_INTERNAL extern uint8_t _hk_map_start;      /* HK_MAP_START, or HK_MAP_START_SLOW */
 
 static inline uint8_t hk_chunk_map_get(uintptr_t slot) {
 #if defined(__SANITIZE_THREAD__)
@@ -153,9 +163,17 @@ static inline uint8_t hk_chunk_map_get(uintptr_t slot) {
     return _hk_chunk_map[slot];
 #endif
 }
+static inline bool hk_map_is_start(uint8_t v) { return v == HK_MAP_START || v == HK_MAP_START_SLOW; }
 /* True when addr lies in the first 4 MiB of a chunk's or huge block's
  * data: its metadata is at hk_chunk_of(addr). */
 static inline bool hk_chunk_map_has(uintptr_t addr) {
+    uintptr_t slot = addr >> HK_CHUNK_SHIFT;
+    if (hk_unlikely(slot >= HK_CHUNK_MAP_SLOTS)) return false;
+    return hk_map_is_start(hk_chunk_map_get(slot));
+}
+/* hk_chunk_map_has for the free fast path: false also for chunks marked
+ * for the slow path (one compare). */
+static inline bool hk_chunk_map_fast(uintptr_t addr) {
     uintptr_t slot = addr >> HK_CHUNK_SHIFT;
     if (hk_unlikely(slot >= HK_CHUNK_MAP_SLOTS)) return false;
     return hk_chunk_map_get(slot) == HK_MAP_START;
@@ -249,11 +267,17 @@ typedef struct hk_class_s {
     uint16_t slab_pages;  /* pages per slab */
     uint16_t capacity;    /* blocks per slab */
     uint16_t extend;      /* blocks carved at a time from untouched memory */
+    /* The direct slots of the class's sizes: first..last (first > last
+     * for classes above HK_DIRECT_MAX). */
+    uint8_t direct_first, direct_last;
 } hk_class_t;
 HK_INTERNAL extern hk_class_t _hk_classes[HK_CLASSES];
 HK_INTERNAL extern unsigned _hk_class_count;
 /* Class of sizes 0..HK_DIRECT_MAX, indexed by (size + 7) >> 3. */
-HK_INTERNAL extern uint8_t _hk_class_direct[HK_DIRECT_MAX / 8 + 1];
+HK_INTERNAL extern uint8_t _hk_class_direct[HK_DIRECT_SLOTS];
+_Static_assert(HK_DIRECT_SLOTS <= 256, "direct slots fit a byte (hk_class_t)");
+/* The block size of a slab (its head); fixed while the slab lives. */
+static inline size_t hk_slab_block_size(const hk_page_t *pg) { return _hk_classes[pg->size_class].block_size; }
 HK_INTERNAL void _hk_sizeclass_init(void);
 
 /* The class of a small size (size <= HK_SMALL_MAX). */

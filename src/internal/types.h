@@ -49,6 +49,7 @@
 #define HK_SMALL_MAX    ((size_t)32 * 1024)      /* largest size served by slabs */
 #define HK_MEDIUM_MAX   (HK_CHUNK_SIZE / 2)      /* largest served by the buddy */
 #define HK_DIRECT_MAX   1024                     /* sizes with a table lookup */
+#define HK_DIRECT_SLOTS (HK_DIRECT_MAX / 8 + 1)  /* one per 8 bytes of size, 0 included */
 
 #define HK_CLASSES      HK_STATS_CLASSES         /* small size classes (some unused) */
 
@@ -92,17 +93,16 @@ typedef struct hk_page_s {
      * pointer (metadata, never next to user data); the links in the blocks
      * are encoded in the secure variant (hk_block_t). */
     hk_block_t *free;
+    /* slab head: the bound of the free path's block check: a pointer at
+     * byte offset n of the slab is a carved block start exactly when
+     * n * div_magic (mod 2^64) < valid_limit (see slab.c). Below 2^32, but
+     * 64 bits wide so that the check compares with it directly. */
+    uint64_t valid_limit;
     /* slab head: blocks handed out and not yet freed locally or drained
      * from the remote queue, plus 1 while the slab is current (so the free
      * fast path never sees a current slab become empty).
      * 0 <= used <= capacity + 1. Owner thread only. */
     uint16_t used;
-    /* slab head: bytes per block (a multiple of 8, of 16 past 8). */
-    uint16_t block_size;
-    /* slab head: the bound of the free path's block check: a pointer at
-     * byte offset n of the slab is a carved block start exactly when
-     * n * div_magic (mod 2^64) < valid_limit (see slab.c). */
-    uint32_t valid_limit;
     /* every page of an allocated block: bytes from its head's descriptor to
      * this descriptor (pages back times 64), so the free path subtracts it
      * without scaling; 0 for heads and for pages of free blocks. */
@@ -117,10 +117,11 @@ typedef struct hk_page_s {
     uint16_t npages;
     uint8_t kind;        /* enum hk_page_kind, head only */
     uint8_t order;       /* free head: buddy order (block is 2^order pages) */
-    uint8_t size_class;  /* slab head: index into the size class table */
+    uint8_t size_class;  /* slab head: index into the size class table (its
+                          * block size: hk_slab_block_size) */
     uint8_t committed;   /* every page: 1 when it may hold RSS, 0 after decommit */
     uint8_t queued;      /* slab head: 1 while on its heap's partial queue */
-    uint8_t _pad[3];
+    uint8_t _pad[1];
     /* slab head: the thread id of the heap's owner while the slab is
      * current or queued, so the free fast path needs one comparison for
      * "my heap, and no list to fix". 0 for a full slab on no list (its
@@ -276,7 +277,21 @@ typedef struct hk_heap_published_s {
     _Atomic(size_t) class_live[HK_CLASSES];
 } hk_heap_published_t;
 
+/* A slot of a heap's direct table. */
+typedef struct hk_direct_s {
+    /* == current[c] of the heap, for the class c of the slot's sizes.
+     * Written only with current[] (_hk_slab_make_current,
+     * _hk_slab_leave_current). */
+    struct hk_page_s *page;
+    /* Blocks handed out by the fast path for the slot's sizes (the class is
+     * not at hand there); the statistics add each slot to its class. */
+    uint64_t mallocs;
+} hk_direct_t;
+
 typedef struct hk_heap_s {
+    /* The malloc fast path's table, indexed by (size + 7) / 8 for sizes up
+     * to HK_DIRECT_MAX: a size leads to its slab in one load. */
+    hk_direct_t direct[HK_DIRECT_SLOTS];
     /* The slab malloc uses for each class. Never NULL: points to the shared
      * empty sentinel page (free == NULL) when the class has no slab yet, so
      * the fast path needs no NULL test. A current slab is not queued. */
@@ -297,8 +312,9 @@ typedef struct hk_heap_s {
     hk_chunk_t *chunks, *chunks_last;
     size_t nchunks;
     size_t committed_bytes;     /* sum over chunks of committed pages */
-    /* Blocks of each class handed out, ever: the one counter of the fast
-     * path. Live blocks are the sum of the slabs' `used`. */
+    /* Blocks of each class handed out by the slow paths, ever (the fast
+     * path counts in direct_mallocs). Live blocks are the sum of the slabs'
+     * `used`. */
     uint64_t mallocs[HK_CLASSES];
     hk_heap_counters_t c;
     /* Huge blocks: counted with atomics because a huge block of a default

@@ -5,7 +5,9 @@
  * and friends (alloc.c), pool blocks (pool.c) and cache objects (cache.c),
  * so memcheck finds their overflows, uses after free and leaks. The
  * requests are a few no-op instructions outside valgrind, and each entry
- * point tests a flag first; without the headers they compile to nothing.
+ * point tests a flag first (hk_malloc and hk_free on their miss paths: the
+ * fast paths always miss under valgrind); without the headers they compile
+ * to nothing.
  * The malloc family itself is memcheck's to replace:
  *   valgrind --soname-synonyms=somalloc='*libheapkit*' PROGRAM
  * (memcheck then serves malloc with its own allocator, as it does for

@@ -29,7 +29,7 @@ typedef struct {
 static inline sec_slab_t sec_slab_of(const void *p) {
     hk_chunk_t *c = hk_chunk_of(p);
     hk_page_t *pg = hk_block_head(c, p);
-    sec_slab_t s = { hk_page_start(c, pg), pg->block_size, pg->initialized, pg->capacity };
+    sec_slab_t s = { hk_page_start(c, pg), hk_slab_block_size(pg), pg->initialized, pg->capacity };
     return s;
 }
 
