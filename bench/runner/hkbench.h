@@ -157,7 +157,8 @@ typedef struct hkb_geomean {
 } hkb_geomean_t;
 
 typedef struct hkb_instr {
-    int a;
+    int a;                    /* the allocator (malloc+free), or -1 */
+    const char *api;          /* a = -1: heapkit's pair ("hk_malloc", "hk_cache") */
     int size;
     int ok;
     char error[256];
@@ -296,10 +297,11 @@ typedef struct hkb {
 
     hkb_instr_t *instr;
     int ninstr;
-    /* hk_cache_alloc + hk_cache_free (a = -1), counted when heapkit is */
-#define HKB_INSTR_CACHE_MAX 4
-    hkb_instr_t instr_cache[HKB_INSTR_CACHE_MAX];
-    int ninstr_cache;
+    /* heapkit's own pairs (a = -1), counted when heapkit is:
+     * hk_malloc + hk_free, hk_cache_alloc + hk_cache_free */
+#define HKB_INSTR_API_MAX 8
+    hkb_instr_t instr_api[HKB_INSTR_API_MAX];
+    int ninstr_api;
     long long instr_loop1, instr_loop2; /* the bare loop at n1 and n2 */
     char instr_note[256];
 } hkb_t;

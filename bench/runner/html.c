@@ -748,12 +748,12 @@ int hkb_write_html(hkb_t *b, const char *path) {
                                        NAN, NAN, !in->ok, notes[n] };
                     n++;
                 }
-                /* hk_cache_alloc + hk_cache_free, in heapkit's colour. */
-                for (int i = 0; i < b->ninstr_cache && n < HKB_MAX_ALLOCS; i++) {
-                    hkb_instr_t *in = &b->instr_cache[i];
+                /* heapkit's own pairs (hk_malloc, hk_cache), in its colour. */
+                for (int i = 0; i < b->ninstr_api && n < HKB_MAX_ALLOCS; i++) {
+                    hkb_instr_t *in = &b->instr_api[i];
                     if (in->size != sizes[k]) continue;
                     snprintf(notes[n], sizeof notes[n], "%.1f", in->per_pair);
-                    bars[n] = (bar_t){ "hk_cache", color_of("heapkit", 0), in->per_pair, NAN, NAN, !in->ok, notes[n] };
+                    bars[n] = (bar_t){ in->api, color_of("heapkit", 0), in->per_pair, NAN, NAN, !in->ok, notes[n] };
                     n++;
                 }
                 snprintf(title, sizeof title, "%d-byte blocks: instructions per pair", sizes[k]);

@@ -8,9 +8,10 @@
  * difference for the bare loop (--loop, no calls) is subtracted, so what
  * remains is the call sequence itself: PLT stub, malloc, free.
  *
- * When heapkit is among the allocators, the object caches' pair is counted
- * the same way (hkbench_micro_cache: hk_cache_alloc, hk_cache_free on a
- * cache of objects of each size), for comparison with heapkit's malloc.
+ * When heapkit is among the allocators, its own API's pairs are counted the
+ * same way: hk_malloc + hk_free (hkbench_micro_hk, the pair issue 2 asks
+ * about), and hk_cache_alloc + hk_cache_free on a cache of objects of each
+ * size (hkbench_micro_cache), for comparison with malloc.
  */
 #define _GNU_SOURCE
 #include "hkbench.h"
@@ -126,25 +127,33 @@ int hkb_instr_run(hkb_t *b) {
             measure(b, valgrind, "hkbench_micro", b->alloc[a].run_path, b->alloc[a].name, "malloc+free", in);
         }
     }
-    /* The object caches, beside heapkit's malloc. */
-    char cache_micro[PATH_MAX + 32];
-    snprintf(cache_micro, sizeof cache_micro, "%s/hkbench_micro_cache", b->bin_dir);
-    for (int a = 0; a < b->nalloc; a++) {
-        if (!b->alloc[a].ok || strcmp(b->alloc[a].name, "heapkit")) continue;
-        if (access(cache_micro, X_OK) != 0) {
-            printf("instructions hk_cache: not counted (%s not built)\n", cache_micro);
-            break;
+    /* heapkit's own pairs, beside the allocators' malloc+free. Each program
+     * loads its own libheapkit (rpath), as the workload programs of the
+     * APIs do. */
+    static const struct {
+        const char *api, *program, *what;
+    } apis[] = {
+        { "hk_malloc", "hkbench_micro_hk", "hk_malloc+hk_free" },
+        { "hk_cache", "hkbench_micro_cache", "hk_cache_alloc+hk_cache_free" },
+    };
+    int heapkit = 0;
+    for (int a = 0; a < b->nalloc; a++) heapkit |= b->alloc[a].ok && !strcmp(b->alloc[a].name, "heapkit");
+    for (size_t k = 0; heapkit && k < sizeof apis / sizeof apis[0]; k++) {
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/%s", b->bin_dir, apis[k].program);
+        if (access(path, X_OK) != 0) {
+            printf("instructions %s: not counted (%s not built)\n", apis[k].api, path);
+            continue;
         }
-        for (int s = 0; s < NSIZES && b->ninstr_cache < HKB_INSTR_CACHE_MAX; s++) {
-            hkb_instr_t *in = &b->instr_cache[b->ninstr_cache++];
+        for (int s = 0; s < NSIZES && b->ninstr_api < HKB_INSTR_API_MAX; s++) {
+            hkb_instr_t *in = &b->instr_api[b->ninstr_api++];
             in->a = -1;
+            in->api = apis[k].api;
             in->size = sizes[s];
             in->n1 = N1;
             in->n2 = N2;
-            /* Its own libheapkit (rpath), as the workload programs of hk_cache. */
-            measure(b, valgrind, "hkbench_micro_cache", "", "hk_cache", "hk_cache_alloc+hk_cache_free", in);
+            measure(b, valgrind, apis[k].program, "", apis[k].api, apis[k].what, in);
         }
-        break;
     }
     return 0;
 }

@@ -142,16 +142,21 @@ void hkb_print_table(hkb_t *b, FILE *f) {
                         }
                 fprintf(f, "\n");
             }
-            /* The object caches' alloc+free pair, beside the allocators' malloc+free. */
-            if (b->ninstr_cache) {
-                fprintf(f, "%-9s", "hk_cache");
+            /* heapkit's own pairs, beside the allocators' malloc+free: a row
+             * per API, in the order counted. */
+            for (int i = 0; i < b->ninstr_api; i++) {
+                const char *api = b->instr_api[i].api;
+                int first = 1;
+                for (int j = 0; j < i; j++) first &= strcmp(b->instr_api[j].api, api) != 0;
+                if (!first) continue;
+                fprintf(f, "%-9s", api);
                 for (int k = 0; k < ns; k++)
-                    for (int i = 0; i < b->ninstr_cache; i++)
-                        if (b->instr_cache[i].size == sizes[k]) {
-                            if (b->instr_cache[i].ok) fprintf(f, " %9.1f", b->instr_cache[i].per_pair);
+                    for (int j = 0; j < b->ninstr_api; j++)
+                        if (!strcmp(b->instr_api[j].api, api) && b->instr_api[j].size == sizes[k]) {
+                            if (b->instr_api[j].ok) fprintf(f, " %9.1f", b->instr_api[j].per_pair);
                             else fprintf(f, " %9s", "FAILED");
                         }
-                fprintf(f, "   (hk_cache_alloc+hk_cache_free)\n");
+                fprintf(f, "   (%s)\n", !strcmp(api, "hk_cache") ? "hk_cache_alloc+hk_cache_free" : "hk_malloc+hk_free");
             }
             fprintf(f, "(%s)\n", b->instr_note);
         }
@@ -609,12 +614,13 @@ int hkb_write_json(hkb_t *b, const char *path) {
         jw_close(&w, '}');
     }
     jw_close(&w, ']');
-    /* hk_cache_alloc + hk_cache_free, counted the same way when heapkit is. */
-    jw_arr(&w, "cache_results");
-    for (int i = 0; i < b->ninstr_cache; i++) {
-        hkb_instr_t *in = &b->instr_cache[i];
+    /* heapkit's own pairs (hk_malloc + hk_free, hk_cache_alloc +
+     * hk_cache_free), counted the same way when heapkit is. */
+    jw_arr(&w, "api_results");
+    for (int i = 0; i < b->ninstr_api; i++) {
+        hkb_instr_t *in = &b->instr_api[i];
         jw_obj(&w, NULL);
-        jw_str(&w, "api", "hk_cache");
+        jw_str(&w, "api", in->api);
         jw_instr_counts(&w, in);
         jw_close(&w, '}');
     }

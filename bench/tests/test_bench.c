@@ -522,6 +522,7 @@ static const char *required[] = {
     "diagnostics.geomean[]?.variant:string", "diagnostics.geomean[]?.slowdown:number|null",
     "diagnostics.geomean[]?.programs:number",
     "instructions.measured:bool", "instructions.method:string", "instructions.results:array",
+    "instructions.api_results:array",
 };
 
 static int run_cmd(char **argv, hkb_child_t *c, double timeout) {
@@ -965,7 +966,7 @@ static void test_missing(const char *runner, const char *out) {
 /* ---- instr --------------------------------------------------------------------- */
 
 static void test_instr(const char *runner, const char *out) {
-    char *argv[] = { (char *)runner, "--instr-only", "--allocators", "glibc", "--out", (char *)out, NULL };
+    char *argv[] = { (char *)runner, "--instr-only", "--allocators", "glibc,heapkit", "--out", (char *)out, NULL };
     hkb_child_t c;
     REQUIRE(run_cmd(argv, &c, 600) == 0);
     CHECK(c.exit_code == 0);
@@ -983,18 +984,29 @@ static void test_instr(const char *runner, const char *out) {
         CHECK(json_get(ins, "measured")->num == 0);
     } else {
         CHECK(json_get(ins, "measured")->num == 1);
-        const jval_t *res = json_get(ins, "results");
-        CHECK(res && res->n == 3);
-        for (int i = 0; res && i < res->n; i++) {
-            const jval_t *pp = json_get(res->item[i], "per_pair");
-            const jval_t *i1 = json_get(res->item[i], "ir1"), *i2 = json_get(res->item[i], "ir2");
-            /* A sanity check of the method, not of speed: the longer run
-             * executes more instructions, and a malloc+free pair costs a
-             * positive, finite number of them (a sign or scale error in the
-             * subtraction would break this). */
-            CHECK(i1 && i2 && i2->num > i1->num);
-            CHECK(pp && pp->type == J_NUMBER && pp->num > 1 && pp->num < 100000);
+        /* malloc+free under both allocators (3 sizes each), and heapkit's
+         * own pairs: hk_malloc+hk_free and hk_cache_alloc+hk_cache_free. */
+        const jval_t *res = json_get(ins, "results"), *api = json_get(ins, "api_results");
+        CHECK(res && res->n == 6);
+        CHECK(api && api->n == 6);
+        int hk_malloc_rows = 0, hk_cache_rows = 0;
+        for (int k = 0; k < 2; k++) {
+            const jval_t *set = k ? api : res;
+            for (int i = 0; set && i < set->n; i++) {
+                const jval_t *pp = json_get(set->item[i], "per_pair");
+                const jval_t *i1 = json_get(set->item[i], "ir1"), *i2 = json_get(set->item[i], "ir2");
+                /* A sanity check of the method, not of speed: the longer run
+                 * executes more instructions, and a pair costs a positive,
+                 * finite number of them (a sign or scale error in the
+                 * subtraction would break this). */
+                CHECK(i1 && i2 && i2->num > i1->num);
+                CHECK(pp && pp->type == J_NUMBER && pp->num > 1 && pp->num < 100000);
+                const jval_t *name = k ? json_get(set->item[i], "api") : NULL;
+                hk_malloc_rows += name && name->type == J_STRING && !strcmp(name->str, "hk_malloc");
+                hk_cache_rows += name && name->type == J_STRING && !strcmp(name->str, "hk_cache");
+            }
         }
+        CHECK(hk_malloc_rows == 3 && hk_cache_rows == 3);
     }
     json_free(v);
 }

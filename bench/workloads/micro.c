@@ -3,10 +3,12 @@
  *   micro --pairs N --size S --loop   the same loop without the calls, so
  *                                     the runner can subtract its cost
  *   micro --probe                     prints which library serves malloc
- * Built a second time as hkbench_micro_cache (MICRO_CACHE): the pair is
- * p = hk_cache_alloc(c); hk_cache_free(c, p) on a cache of S-byte objects,
- * through the PLT like malloc's (the program links a copy of the caches
- * built without valgrind's client requests: see bench/CMakeLists.txt).
+ * Built again as hkbench_micro_hk (MICRO_HK): the pair is p = hk_malloc(S);
+ * hk_free(p), through the PLT of libheapkit like malloc's; and as
+ * hkbench_micro_cache (MICRO_CACHE): p = hk_cache_alloc(c);
+ * hk_cache_free(c, p) on a cache of S-byte objects (the program links a
+ * copy of the caches built without valgrind's client requests: see
+ * bench/CMakeLists.txt).
  * The runner runs it under callgrind at two N and divides the difference
  * in instructions by the difference in pairs: process start-up, the
  * allocator's initialisation and the first slow-path refills cancel out,
@@ -18,7 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if MICRO_CACHE
+#if MICRO_CACHE || MICRO_HK
 #include "heapkit.h"
 #endif
 
@@ -60,6 +62,12 @@ int main(int argc, char **argv) {
             void *p = hk_cache_alloc(c);
             micro_sink = p;
             hk_cache_free(c, p);
+        }
+#elif MICRO_HK
+        for (long i = 0; i < pairs; i++) {
+            void *p = hk_malloc((size_t)size);
+            micro_sink = p;
+            hk_free(p);
         }
 #else
         for (long i = 0; i < pairs; i++) {
