@@ -37,14 +37,32 @@ static inline unsigned floor_log2(size_t n) {
 
 /* ---- Free lists ----------------------------------------------------------- */
 
+/* Committed blocks go to the front of their list (LIFO: the most recently
+ * freed first, warm in the caches), decommitted ones to the back, so a
+ * heap whose live set churns reuses the pages it holds instead of faulting
+ * in fresh ones while committed free pages wait for the decommit delay.
+ * The first page's flag stands for the block: purges decommit whole runs
+ * of free blocks, and a merge of a committed and a decommitted buddy is
+ * taken apart again by the split (_hk_buddy_alloc keeps the committed
+ * half). */
 static void list_push(hk_chunk_t *c, hk_page_t *pg, unsigned order, uint64_t when) {
     pg->kind = HK_PAGE_FREE;
     pg->order = (uint8_t)order;
     pg->freed_at = when;
-    pg->prev = NULL;
-    pg->next = c->h.free_blocks[order];
-    if (pg->next) pg->next->prev = pg;
-    c->h.free_blocks[order] = pg;
+    hk_page_t *first = c->h.free_blocks[order];
+    if (first == NULL || pg->committed) {
+        pg->prev = NULL;
+        pg->next = first;
+        if (first) first->prev = pg;
+        else c->h.free_last[order] = pg;
+        c->h.free_blocks[order] = pg;
+    } else {
+        hk_page_t *last = c->h.free_last[order];
+        pg->next = NULL;
+        pg->prev = last;
+        last->next = pg;
+        c->h.free_last[order] = pg;
+    }
     c->h.free_mask |= (uint16_t)(1u << order);
 }
 
@@ -52,6 +70,7 @@ static void list_remove(hk_chunk_t *c, hk_page_t *pg) {
     if (pg->prev) pg->prev->next = pg->next;
     else c->h.free_blocks[pg->order] = pg->next;
     if (pg->next) pg->next->prev = pg->prev;
+    else c->h.free_last[pg->order] = pg->prev;
     if (c->h.free_blocks[pg->order] == NULL) c->h.free_mask &= (uint16_t)~(1u << pg->order);
     pg->next = pg->prev = NULL;
     pg->kind = HK_PAGE_INNER;
@@ -74,7 +93,7 @@ void _hk_buddy_add_chunk(hk_heap_t *h, hk_chunk_t *c) {
     h->chunks_last = c;
     h->nchunks++;
     h->committed_bytes += (size_t)c->h.committed_pages << HK_PAGE_SHIFT;
-    for (unsigned o = 0; o < HK_ORDERS; o++) c->h.free_blocks[o] = NULL;
+    for (unsigned o = 0; o < HK_ORDERS; o++) c->h.free_blocks[o] = c->h.free_last[o] = NULL;
     c->h.free_mask = 0;
     list_push(c, &c->pages[0], HK_MAX_ORDER, _hk_os_now_ms());
 }
@@ -106,7 +125,7 @@ void _hk_buddy_release_free_chunks(hk_heap_t *h, size_t keep) {
 }
 
 void _hk_buddy_reset_chunk(hk_chunk_t *c) {
-    for (unsigned o = 0; o < HK_ORDERS; o++) c->h.free_blocks[o] = NULL;
+    for (unsigned o = 0; o < HK_ORDERS; o++) c->h.free_blocks[o] = c->h.free_last[o] = NULL;
     c->h.free_mask = 0;
     for (size_t i = 0; i < HK_CHUNK_PAGES; i++) {
         hk_page_t *pg = &c->pages[i];
@@ -223,11 +242,16 @@ hk_page_t *_hk_buddy_alloc(hk_heap_t *h, size_t npages, unsigned min_order,
     unsigned k = ceil_log2(npages);
     if (k < min_order) k = min_order;
     if (npages == 0 || k > HK_MAX_ORDER) return NULL;
-    /* Best fit across chunks: the chunk whose smallest free block that fits
-     * is smallest; among equals the oldest. Large free blocks stay whole and
-     * young chunks stay empty, so they can be decommitted and given back. */
-    hk_chunk_t *c = NULL;
-    unsigned j = HK_ORDERS;
+    /* Best fit across chunks, committed memory first: the smallest free
+     * block that fits and holds committed pages (the head of its list, see
+     * list_push), in the oldest chunk among equals; only when no such block
+     * exists, the smallest that fits at all. Reusing pages that hold RSS
+     * already costs no page faults and no growth of the peak, where a
+     * fresh block would add both while the committed one waits for the
+     * decommit delay. Otherwise large free blocks stay whole and young
+     * chunks stay empty, so they can be decommitted and given back. */
+    hk_chunk_t *c = NULL, *cc = NULL;
+    unsigned j = HK_ORDERS, jc = HK_ORDERS;
     for (hk_chunk_t *t = h->chunks; t; t = t->h.next) {
         unsigned fit = t->h.free_mask >> k;
         if (fit == 0) continue;
@@ -235,8 +259,21 @@ hk_page_t *_hk_buddy_alloc(hk_heap_t *h, size_t npages, unsigned min_order,
         if (o < j) {
             j = o;
             c = t;
-            if (o == k) break;
         }
+        for (unsigned rest = fit; rest; rest &= rest - 1) {
+            unsigned q = k + (unsigned)__builtin_ctz(rest);
+            if (q >= jc) break;
+            if (t->h.free_blocks[q]->committed) {
+                jc = q;
+                cc = t;
+                break;
+            }
+        }
+        if (jc == k) break;
+    }
+    if (cc != NULL) {
+        c = cc;
+        j = jc;
     }
     if (c == NULL) {
         c = _hk_chunk_alloc();
@@ -247,10 +284,17 @@ hk_page_t *_hk_buddy_alloc(hk_heap_t *h, size_t npages, unsigned min_order,
     hk_page_t *pg = c->h.free_blocks[j];
     uint64_t when = pg->freed_at;
     list_remove(c, pg);
-    /* Split: the upper halves go back to the lists. */
+    /* Split: one half of each step goes back to the lists; the lower one
+     * is kept unless only the upper one holds committed memory. */
     while (j > k) {
         j--;
-        list_push(c, pg + ((size_t)1 << j), j, when);
+        hk_page_t *upper = pg + ((size_t)1 << j);
+        if (!pg->committed && upper->committed) {
+            list_push(c, pg, j, when);
+            pg = upper;
+        } else {
+            list_push(c, upper, j, when);
+        }
     }
     /* Trim: the tail past npages goes back as maximal aligned pieces; their
      * buddies are all inside the block just taken, so none can merge. */
@@ -316,6 +360,20 @@ static void decommit_run(hk_heap_t *h, hk_chunk_t *c, size_t start, size_t end) 
     for (size_t p = start; p < end; p++) c->pages[p].committed = 0;
     c->h.committed_pages -= (uint32_t)committed;
     h->committed_bytes -= committed << HK_PAGE_SHIFT;
+    /* The blocks now decommitted go behind the committed ones of their
+     * lists (list_push). */
+    for (size_t p = start; p < end;) {
+        hk_page_t *pg = &c->pages[p];
+        if (pg->kind != HK_PAGE_FREE) {
+            p++;
+            continue;
+        }
+        unsigned order = pg->order;
+        uint64_t since = pg->freed_at;
+        list_remove(c, pg);
+        list_push(c, pg, order, since);
+        p += (size_t)1 << order;
+    }
 }
 
 /* Runs of free pages shorter than this are decommitted only when forced:

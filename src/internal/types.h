@@ -169,9 +169,12 @@ typedef struct hk_chunk_head_s {
     uint8_t meta_decommitted;
     /* normal: neighbours on the heap's chunk list, or the global cache's. */
     struct hk_chunk_s *next, *prev;
-    /* normal: the chunk's free buddy blocks, one LIFO list per order, and
-     * a mask with bit k set exactly when list k is not empty. */
+    /* normal: the chunk's free buddy blocks, one list per order (first and
+     * last), and a mask with bit k set exactly when list k is not empty.
+     * Blocks whose first page is committed are pushed at the front, others
+     * at the back, so allocation takes memory that holds RSS already. */
     struct hk_page_s *free_blocks[HK_ORDERS];
+    struct hk_page_s *free_last[HK_ORDERS];
     uint16_t free_mask;
     /* normal: pages in allocated blocks; 0 means one free order-10 block. */
     uint32_t used_pages;

@@ -11,11 +11,14 @@ static int check_heap(hk_heap_t *h, size_t *free_pages_out) {
         for (unsigned o = 0; o <= HK_MAX_ORDER; o++) {
             /* the mask says exactly which lists are non-empty */
             if (((c->h.free_mask >> o) & 1) != (c->h.free_blocks[o] != NULL)) bad++;
-            for (hk_page_t *pg = c->h.free_blocks[o]; pg; pg = pg->next) {
+            hk_page_t *last = NULL;
+            for (hk_page_t *pg = c->h.free_blocks[o]; pg; last = pg, pg = pg->next) {
                 listed++;
+                if (pg->prev != last) bad++; /* doubly linked */
                 if (pg->kind != HK_PAGE_FREE || pg->order != o) bad++;
                 if (hk_chunk_of_page(pg) != c) bad++; /* on its own chunk's list */
             }
+            if (c->h.free_last[o] != last) bad++; /* the list's last block */
         }
     }
     for (hk_chunk_t *c = h->chunks; c; c = c->h.next) {
@@ -200,11 +203,79 @@ static void test_purge(void) {
     hk_heap_destroy(h);
 }
 
+static hk_page_t *take(hk_heap_t *h, size_t n, bool *zeroed) {
+    hk_page_t *pg = _hk_buddy_alloc(h, n, 0, zeroed);
+    REQUIRE(pg != NULL);
+    pg->kind = HK_PAGE_MEDIUM;
+    memset(block_mem(pg), 0x5A, n * HK_PAGE_SIZE); /* committed for real */
+    return pg;
+}
+
+/* Committed memory first: across chunks, a free chunk that holds RSS serves
+ * a request before a smaller fresh block elsewhere (a live set rebuilt after
+ * a free-all must not grow the committed pages). */
+static void test_prefer_committed_chunk(void) {
+    hk_heap_t *h = hk_heap_new();
+    bool z;
+    hk_page_t *a1 = take(h, 512, &z), *a2 = take(h, 512, &z); /* chunk A, full */
+    hk_page_t *b1 = take(h, 256, &z), *keep = take(h, 16, &z); /* chunk B: 0..271 */
+    CHECK(hk_chunk_of_page(b1) != hk_chunk_of_page(a1));
+    _hk_buddy_free(h, a1);
+    _hk_buddy_free(h, a2);
+    _hk_buddy_free(h, b1);
+    /* The rest of chunk B (272..1023) decommitted, whatever the chunks
+     * held before (the chunk cache keeps memory committed): a purge for
+     * which only those blocks are due. */
+    uint64_t now = _hk_os_now_ms() + (uint64_t)_hk_options.decommit_delay_ms + 1000;
+    CHECK(a1->kind == HK_PAGE_FREE && a1->order == HK_MAX_ORDER && b1->kind == HK_PAGE_FREE);
+    a1->freed_at = b1->freed_at = now;
+    _hk_buddy_purge(h, now, false);
+    size_t committed = h->committed_bytes;
+    CHECK(committed == (1024 + 272) * HK_PAGE_SIZE);
+    /* Chunk B's fresh upper half (order 9) fits more tightly than chunk A
+     * (order 10), but A's pages are committed. */
+    hk_page_t *p = take(h, 512, &z);
+    CHECK(!z);
+    CHECK(hk_chunk_of_page(p) == hk_chunk_of_page(a1));
+    CHECK(h->committed_bytes == committed);
+    CHECK(check_heap(h, NULL) == 0);
+    _hk_buddy_free(h, p);
+    _hk_buddy_free(h, keep);
+    hk_heap_destroy(h);
+}
+
+/* Within a list: a block the purge decommitted goes behind a committed one
+ * freed before it, so the committed one serves first. */
+static void test_prefer_committed_block(void) {
+    hk_heap_t *h = hk_heap_new();
+    bool z;
+    hk_page_t *p1 = take(h, 16, &z), *k1 = take(h, 16, &z);
+    hk_page_t *p2 = take(h, 16, &z), *k2 = take(h, 16, &z);
+    (void)k1, (void)k2; /* live: p1 and p2 cannot merge with their buddies */
+    uint8_t *mem2 = hk_page_start(hk_chunk_of_page(p2), p2);
+    _hk_buddy_free(h, p2);
+    _hk_buddy_free(h, p1); /* the head of the order-4 list now */
+    /* Only p1 is due: the purge decommits it alone. */
+    uint64_t now = _hk_os_now_ms() + (uint64_t)_hk_options.decommit_delay_ms + 1000;
+    p2->freed_at = now;
+    _hk_buddy_purge(h, now, false);
+    CHECK(p1->committed == 0 && p2->committed == 1);
+    CHECK(check_heap(h, NULL) == 0);
+    size_t before = h->committed_bytes;
+    hk_page_t *q = take(h, 16, &z);
+    CHECK(!z);
+    CHECK(hk_page_start(hk_chunk_of_page(q), q) == mem2);
+    CHECK(h->committed_bytes == before);
+    hk_heap_destroy(h);
+}
+
 int main(int argc, char **argv) {
     long ops = argc > 1 ? atol(argv[1]) : 20000;
     test_exact();
     test_grow_shrink();
     test_purge();
+    test_prefer_committed_chunk();
+    test_prefer_committed_block();
     test_random(ops);
     return hk_test_done();
 }
