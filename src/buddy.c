@@ -237,6 +237,50 @@ static bool mark_range(hk_heap_t *h, hk_chunk_t *c, size_t head_idx, size_t star
     return fresh == end - start;
 }
 
+/* A block of npages pages at the start of a run of adjacent free blocks,
+ * in a chunk that is in use, whatever the run's alignment; NULL when no
+ * run is long enough. The buddy needs an aligned free block of 2^k >= n
+ * pages, which a churning mix of block sizes breaks up (free pages in
+ * pieces between live blocks) long before the pages run out: glibc's
+ * best fit over coalesced neighbours finds these runs, and so does this,
+ * before a new chunk is taken. Freeing the block later frees maximal
+ * aligned pieces, as for any block. A walk of the chunks' block heads: a
+ * slow path, taken only where the alternative is fresh memory. */
+static hk_page_t *take_run(hk_heap_t *h, size_t npages, bool *zeroed) {
+    for (hk_chunk_t *c = h->chunks; c; c = c->h.next) {
+        if (chunk_is_free(c) || HK_CHUNK_PAGES - c->h.used_pages < npages) continue;
+        size_t start = 0, len = 0;
+        for (size_t i = 0; i < HK_CHUNK_PAGES;) {
+            hk_page_t *pg = &c->pages[i];
+            size_t n = pg->kind == HK_PAGE_FREE ? (size_t)1 << pg->order
+                       : pg->kind == HK_PAGE_INNER || pg->npages == 0 ? 1 : pg->npages;
+            if (pg->kind != HK_PAGE_FREE) {
+                len = 0;
+            } else {
+                if (len == 0) start = i;
+                len += n;
+                if (len >= npages) {
+                    /* Blocks [start, i + n) leave the lists; what the last
+                     * one holds past the request goes back. */
+                    uint64_t when = pg->freed_at;
+                    for (size_t t = start; t <= i;) {
+                        hk_page_t *b = &c->pages[t];
+                        t += (size_t)1 << b->order;
+                        list_remove(c, b);
+                    }
+                    hk_page_t *head = &c->pages[start];
+                    head->npages = (uint16_t)npages;
+                    *zeroed = mark_range(h, c, start, start, start + npages);
+                    free_range(h, c, start + npages, i + n, when);
+                    return head;
+                }
+            }
+            i += n;
+        }
+    }
+    return NULL;
+}
+
 hk_page_t *_hk_buddy_alloc(hk_heap_t *h, size_t npages, unsigned min_order,
                            bool *zeroed) {
     unsigned k = ceil_log2(npages);
@@ -274,6 +318,12 @@ hk_page_t *_hk_buddy_alloc(hk_heap_t *h, size_t npages, unsigned min_order,
     if (cc != NULL) {
         c = cc;
         j = jc;
+    }
+    /* No aligned block fits but a fresh chunk (or a fully free one with no
+     * committed memory): adjacent free blocks may hold the request. */
+    if (min_order == 0 && (c == NULL || (j == HK_MAX_ORDER && !c->h.free_blocks[j]->committed))) {
+        hk_page_t *run = take_run(h, npages, zeroed);
+        if (run) return run;
     }
     if (c == NULL) {
         c = _hk_chunk_alloc();

@@ -269,6 +269,33 @@ static void test_prefer_committed_block(void) {
     hk_heap_destroy(h);
 }
 
+/* Adjacent free blocks that are not buddies serve a request no aligned
+ * block can, before a new chunk is taken. */
+static void test_run(void) {
+    hk_heap_t *h = hk_heap_new();
+    bool z;
+    hk_page_t *q[4];
+    for (int i = 0; i < 4; i++) q[i] = take(h, 256, &z);
+    CHECK(h->nchunks == 1 && q[3] - q[0] == 768);
+    _hk_buddy_free(h, q[1]);
+    _hk_buddy_free(h, q[2]); /* pages 256..767: two order-8 blocks, no order-9 one */
+    hk_page_t *r = take(h, 400, &z);
+    CHECK(h->nchunks == 1);
+    CHECK(r == q[1]);
+    CHECK(r->npages == 400);
+    size_t free_pages;
+    CHECK(check_heap(h, &free_pages) == 0 && free_pages == 512 - 400);
+    /* The rest of the run serves the next request right after it. */
+    hk_page_t *s = take(h, 100, &z);
+    CHECK(s - r == 400);
+    _hk_buddy_free(h, r);
+    _hk_buddy_free(h, s);
+    _hk_buddy_free(h, q[0]);
+    _hk_buddy_free(h, q[3]);
+    CHECK(check_heap(h, &free_pages) == 0 && free_pages == HK_CHUNK_PAGES);
+    hk_heap_destroy(h);
+}
+
 int main(int argc, char **argv) {
     long ops = argc > 1 ? atol(argv[1]) : 20000;
     test_exact();
@@ -276,6 +303,7 @@ int main(int argc, char **argv) {
     test_purge();
     test_prefer_committed_chunk();
     test_prefer_committed_block();
+    test_run();
     test_random(ops);
     return hk_test_done();
 }
