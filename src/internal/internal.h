@@ -330,6 +330,9 @@ HK_INTERNAL void _hk_init(void);
 HK_INTERNAL hk_heap_t *_hk_heap_get_default(void);
 /* The allocation slow path: small, medium and huge (the owner calls it). */
 HK_INTERNAL void *_hk_heap_alloc(hk_heap_t *h, size_t size, size_t align, bool zero);
+/* The new home of a medium block that realloc moves to grow it: a buddy
+ * block up to a whole chunk, a huge block past that. */
+HK_INTERNAL void *_hk_heap_alloc_grown(hk_heap_t *h, size_t size);
 /* The miss of the inline malloc fast path (arguments in the order the fast
  * path has them in registers). */
 HK_INTERNAL void *_hk_malloc_miss(size_t size, hk_heap_t *h);
