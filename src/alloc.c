@@ -245,7 +245,9 @@ static void *resize_in_place(hk_heap_t *h, void *p, size_t old, size_t size) {
         }
     }
     hk_page_t *pg = hk_block_head(c, p);
-    if (pg->kind != HK_PAGE_MEDIUM || size <= HK_SMALL_MAX || size > HK_MEDIUM_MAX ||
+    /* Up to a whole chunk: a medium block that grows stays in the buddy
+     * (_hk_heap_alloc_grown). */
+    if (pg->kind != HK_PAGE_MEDIUM || size <= HK_SMALL_MAX || size > HK_CHUNK_SIZE ||
         atomic_load_explicit(&c->h.owner_tid, memory_order_relaxed) != hk_thread_id())
         return NULL;
     /* A medium block of our own heap: give pages back, or take the free
@@ -280,7 +282,10 @@ static void *realloc_in(hk_heap_t *h, void *p, size_t size) {
     }
     void *q = resize_in_place(h, p, old, size);
     if (q) return q;
-    q = _hk_heap_alloc(h, size, 0, false);
+    /* A medium block (usable size past the slabs' largest, in a chunk) that
+     * grows keeps to the buddy up to a whole chunk. */
+    bool medium = old > HK_SMALL_MAX && hk_chunk_of(p)->h.kind == HK_CHUNK_NORMAL;
+    q = medium && size > old ? _hk_heap_alloc_grown(h, size) : _hk_heap_alloc(h, size, 0, false);
     if (q == NULL) return NULL; /* p is untouched */
     /* ASan: the copy reads p's slack too (its size asked is not kept); the
      * free below poisons p again. */

@@ -593,6 +593,24 @@ void *_hk_heap_alloc(hk_heap_t *h, size_t size, size_t align, bool zero) {
 
 void *_hk_malloc_miss(size_t size, hk_heap_t *h) { return _hk_heap_alloc(h, size, 0, false); }
 
+/* A medium block that grows by realloc stays in the buddy up to a whole
+ * chunk instead of moving into a mapping of its own past HK_MEDIUM_MAX.
+ * Growth by realloc (a vector doubling, a string appended to) is where
+ * memory freed at one size is needed again at another: in the chunks, the
+ * pages a grown block leaves serve the medium blocks and slabs that come
+ * next (and it can grow in place into free pages after it), while a huge
+ * block's memory serves only huge blocks, so the huge cache and the
+ * chunks' free pages would each hold on to their own recent peak. A plain
+ * malloc of over HK_MEDIUM_MAX stays huge: its memory comes back through
+ * the huge cache, which serves the next large block of any size. */
+void *_hk_heap_alloc_grown(hk_heap_t *h, size_t size) {
+    if (size <= HK_MEDIUM_MAX || size > HK_CHUNK_SIZE || h == &_hk_heap_empty)
+        return _hk_heap_alloc(h, size, 0, false);
+    void *p = medium_alloc(h, size, 16, false);
+    if (p == NULL) errno = ENOMEM;
+    return p;
+}
+
 /* ---- Collect -------------------------------------------------------------------------- */
 
 /* Retires the empty spare slabs of every class (and with force the empty

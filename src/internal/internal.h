@@ -284,10 +284,12 @@ HK_INTERNAL void _hk_sizeclass_init(void);
 static inline unsigned hk_class_of(size_t size) {
     if (hk_likely(size <= HK_DIRECT_MAX)) return _hk_class_direct[(size + 7) >> 3];
     /* Four classes per doubling above 128 bytes: the two bits below the
-     * leading one of (size - 1) pick the quarter. */
+     * leading one of (size - 1) pick the quarter; eight from 4 KiB to 8 KiB
+     * (b == 12), where three bits pick the eighth (sizeclass.c says why). */
     size_t s = size - 1;
     unsigned b = 63u - (unsigned)__builtin_clzl(s);
-    return 9u + (b - 7u) * 4u + (unsigned)((s >> (b - 2)) & 3u);
+    if (b == 12) return 29u + (unsigned)((s >> 9) & 7u);
+    return 9u + (b - 7u) * 4u + (b > 12 ? 4u : 0u) + (unsigned)((s >> (b - 2)) & 3u);
 }
 
 /* ---- slab.c --------------------------------------------------------------- */
@@ -330,6 +332,9 @@ HK_INTERNAL void _hk_init(void);
 HK_INTERNAL hk_heap_t *_hk_heap_get_default(void);
 /* The allocation slow path: small, medium and huge (the owner calls it). */
 HK_INTERNAL void *_hk_heap_alloc(hk_heap_t *h, size_t size, size_t align, bool zero);
+/* The new home of a medium block that realloc moves to grow it: a buddy
+ * block up to a whole chunk, a huge block past that. */
+HK_INTERNAL void *_hk_heap_alloc_grown(hk_heap_t *h, size_t size);
 /* The miss of the inline malloc fast path (arguments in the order the fast
  * path has them in registers). */
 HK_INTERNAL void *_hk_malloc_miss(size_t size, hk_heap_t *h);

@@ -47,7 +47,8 @@
 #define HK_ORDERS       (HK_MAX_ORDER + 1)
 
 #define HK_SMALL_MAX    ((size_t)32 * 1024)      /* largest size served by slabs */
-#define HK_MEDIUM_MAX   (HK_CHUNK_SIZE / 2)      /* largest served by the buddy */
+#define HK_MEDIUM_MAX   (HK_CHUNK_SIZE / 2)      /* largest malloc served by the buddy
+                                                    (realloc growth: a whole chunk) */
 #define HK_DIRECT_MAX   1024                     /* sizes with a table lookup */
 #define HK_DIRECT_SLOTS (HK_DIRECT_MAX / 8 + 1)  /* one per 8 bytes of size, 0 included */
 
