@@ -208,6 +208,31 @@ NOINLINE static void guard_read_after_free(void) {
     printf("not caught\n");
 }
 
+/* Whether the mapping holding a small block carries the kernel's "hg"
+ * VmFlag (MADV_HUGEPAGE, /proc/self/smaps): prints "advice 1", "advice 0",
+ * or "advice -1" when no mapping holds it. */
+NOINLINE static void chunk_advice(void) {
+    char *p = malloc(100);
+    uintptr_t a = (uintptr_t)p;
+    int found = -1, in = 0;
+    char line[512];
+    FILE *f = fopen("/proc/self/smaps", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            in = a >= lo && a < hi;
+            continue;
+        }
+        if (in && strncmp(line, "VmFlags:", 8) == 0) {
+            found = strstr(line, " hg") != NULL;
+            break;
+        }
+    }
+    if (f) fclose(f);
+    printf("advice %d\n", found);
+    free(p);
+}
+
 static const struct {
     const char *name;
     void (*fn)(void);
@@ -225,6 +250,7 @@ static const struct {
     {"fork-wait", fork_wait_for_signal},
     {"guard-overflow", guard_overflow},
     {"guard-read-after-free", guard_read_after_free},
+    {"chunk-advice", chunk_advice},
 };
 
 int main(int argc, char **argv) {

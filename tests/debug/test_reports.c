@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -428,6 +429,35 @@ static void test_heapkit_run(void) {
     CHECK(has(r.err, "heapkit: no leaks"));
 }
 
+/* Whether this kernel accepts MADV_HUGEPAGE, asked of a mapping of our own
+ * (a container may hide /sys while the kernel takes the advice). */
+static bool kernel_takes_hugepage_advice(void) {
+    size_t n = (size_t)4 << 20;
+    void *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(m != MAP_FAILED);
+    bool ok = madvise(m, n, MADV_HUGEPAGE) == 0;
+    munmap(m, n);
+    return ok;
+}
+
+/* The debug library's chunks ask for transparent huge pages (its
+ * quarantine makes its heaps tens of MiB, all written), unless
+ * HEAPKIT_THP=0; the plain library's chunks never do. */
+static void test_chunk_huge_pages(void) {
+    static run_t r;
+    bool thp = kernel_takes_hugepage_advice();
+    run(&r, debug_lib, "chunk-advice", NULL);
+    CHECK(exited_ok(&r));
+    CHECK(has(r.out, thp ? "advice 1" : "advice 0"));
+    const char *off[] = {"HEAPKIT_THP=0", NULL};
+    run(&r, debug_lib, "chunk-advice", off);
+    CHECK(exited_ok(&r));
+    CHECK(has(r.out, "advice 0"));
+    run(&r, plain_lib, "chunk-advice", NULL);
+    CHECK(exited_ok(&r));
+    CHECK(has(r.out, "advice 0"));
+}
+
 /* The plain library says debug checks need the debug library. */
 static void test_plain_warns(void) {
     static run_t r;
@@ -456,6 +486,7 @@ int main(int argc, char **argv) {
     test_stats_signal_after_fork();
     test_guard_pages();
     test_heapkit_run();
+    test_chunk_huge_pages();
     test_plain_warns();
     return hk_test_done();
 }
