@@ -343,7 +343,7 @@ static void __attribute__((noreturn, format(printf, 5, 6)))
 report_error(const char *func, const char *kind, const void *p, dbg_block_t *b, const char *fmt,
              ...) {
     busy++;
-    uint32_t here = _hk_stack_capture(0);
+    uint32_t here = _hk_stack_capture();
     hk_out_t o;
     _hk_out_open(&o, true);
     _hk_out_printf(&o, "heapkit: %s(): %s %p", func, kind, p);
@@ -736,7 +736,7 @@ void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
     b->slack = (uint32_t)(end - size);
     fill(user + size, REDZONE_FILL, end - size);
     busy++;
-    b->alloc_stack = _hk_stack_capture(0); /* past this function and the entry point */
+    b->alloc_stack = _hk_stack_capture(); /* past this function and the entry point */
     busy--;
     if (b->guarded) guard_register((uintptr_t)user);
     unsigned si = my_stripe();
@@ -821,7 +821,7 @@ void _hk_debug_free(void *p, const char *func) {
     live_remove(b, si);
     op_end(si, how);
     busy++;
-    b->free_stack = _hk_stack_capture(0);
+    b->free_stack = _hk_stack_capture();
     busy--;
     b->free_tid = thread_number();
     if (b->guarded) { /* its own quarantine: the mapping, made inaccessible */
@@ -886,7 +886,7 @@ static bool resize_in_place(dbg_block_t *b, size_t size) {
     op_end(si, how);
     b->alloc_tid = thread_number();
     busy++;
-    b->alloc_stack = _hk_stack_capture(0);
+    b->alloc_stack = _hk_stack_capture();
     busy--;
     return true;
 }

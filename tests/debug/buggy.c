@@ -136,6 +136,27 @@ NOINLINE static void *leak_three_sites(void *arg) {
     return NULL;
 }
 
+/* Leaks through one allocation wrapper (as python's PyMem_RawMalloc): the
+ * stacks share their first frame and differ further up. */
+NOINLINE static void *wrapped_malloc(size_t n) { return malloc(n); }
+NOINLINE static void leak_via_first(void) { drop(wrapped_malloc(11)); }
+NOINLINE static void leak_via_second(void) {
+    for (int i = 0; i < 2; i++) drop(wrapped_malloc(22));
+}
+NOINLINE static void *leaks_through_wrapper_thread(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 3; i++) {
+        leak_via_first();
+        leak_via_second();
+    }
+    return NULL;
+}
+NOINLINE static void leaks_through_wrapper(void) {
+    pthread_t t;
+    pthread_create(&t, NULL, leaks_through_wrapper_thread, NULL);
+    pthread_join(t, NULL);
+}
+
 /* Three call sites and a thread lose blocks; one block stays reachable
  * from a global and is not a leak. The leaks happen on threads that have
  * ended by exit, so no stale copy of a lost pointer lingers in the main
@@ -251,6 +272,7 @@ static const struct {
     {"guard-overflow", guard_overflow},
     {"guard-read-after-free", guard_read_after_free},
     {"chunk-advice", chunk_advice},
+    {"leaks-wrapper", leaks_through_wrapper},
 };
 
 int main(int argc, char **argv) {

@@ -205,6 +205,22 @@ static void test_leaks(void) {
     CHECK(exited_ok(&r) && strstr(r.err, "leaks") == NULL);
 }
 
+/* Stacks that share their first frames (an allocation wrapper) are told
+ * apart by the frames above. */
+static void test_leaks_through_wrapper(void) {
+    static run_t r;
+    run(&r, debug_lib, "leaks-wrapper", NULL);
+    CHECK(exited_ok(&r));
+    CHECK(has(r.err, "heapkit: leaks: 165 bytes in 9 blocks lost, from 2 call stacks"));
+    CHECK(has(r.err, "heapkit: 132 bytes in 6 blocks allocated at:\n    #0 wrapped_malloc ("));
+    CHECK(has(r.err, "heapkit: 33 bytes in 3 blocks allocated at:\n    #0 wrapped_malloc ("));
+    char sec[4096];
+    CHECK(has(section(r.err, "heapkit: 132 bytes in 6 blocks allocated at:", sec, sizeof sec),
+              "#1 leak_via_second ("));
+    CHECK(has(section(r.err, "heapkit: 33 bytes in 3 blocks allocated at:", sec, sizeof sec),
+              "#1 leak_via_first ("));
+}
+
 static void test_clean(void) {
     static run_t r;
     run(&r, debug_lib, "clean", NULL);
@@ -479,6 +495,7 @@ int main(int argc, char **argv) {
     test_errors();
     test_big_block_bound();
     test_leaks();
+    test_leaks_through_wrapper();
     test_clean();
     test_unwind();
     test_report_file();
