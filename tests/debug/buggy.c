@@ -82,6 +82,45 @@ NOINLINE static void write_after_free_evicted(void) {
     printf("not caught\n");
 }
 
+/* Many blocks written after free: they leave the quarantine oldest first,
+ * so the first one is reported. The quarantine holds big blocks first
+ * (some have left it), then takes so many small ones that its ring of
+ * addresses grows several times with its oldest entry away from the ring's
+ * start. */
+NOINLINE static void write_after_free_order(void) {
+    for (int i = 0; i < 20; i++) free(malloc(1 << 20));
+    char *first = NULL;
+    for (int i = 0; i < 5000; i++) {
+        char *p = malloc(24);
+        if (i == 0) first = p;
+        free(p);
+        p[3] = 1;
+    }
+    printf("block %p\n", (void *)first);
+    fflush(stdout);
+    for (int i = 0; i < 400000; i++) free(malloc(64));
+    printf("not caught\n");
+}
+
+/* Blocks that left the quarantine are reused (the stash, then the heap):
+ * a block made from one is a new block in full, its bytes 0xbe, its red
+ * zone armed. Prints "fresh 1" when every new block's bytes were 0xbe,
+ * then overflows the last one by a byte. */
+NOINLINE static void reuse_after_quarantine(void) {
+    int fresh = 1;
+    for (int i = 0; i < 400000; i++) free(malloc(40));
+    char *p = NULL;
+    for (int i = 0; i < 1000; i++) {
+        p = malloc(40);
+        for (int k = 0; k < 40; k++) fresh &= (unsigned char)p[k] == 0xbe;
+        if (i < 999) free(p);
+    }
+    printf("fresh %d\nblock %p\n", fresh, (void *)p);
+    fflush(stdout);
+    p[40] = 'x';
+    free(p);
+}
+
 /* A big block's pattern is at its ends only (debug.c: FREED_HEAD, 4096
  * bytes, and FREED_TAIL, 1024): a write after free there is found, one in
  * the middle is not (the documented bound). */
@@ -273,6 +312,8 @@ static const struct {
     {"guard-read-after-free", guard_read_after_free},
     {"chunk-advice", chunk_advice},
     {"leaks-wrapper", leaks_through_wrapper},
+    {"use-after-free-order", write_after_free_order},
+    {"reuse-after-quarantine", reuse_after_quarantine},
 };
 
 int main(int argc, char **argv) {

@@ -145,6 +145,9 @@ static void test_errors(void) {
     expect_error("use-after-free-evicted", "heapkit: free(): write after free",
                  "block of 48 bytes, byte 7 written after it was freed", "write_after_free_evicted",
                  "write_after_free_evicted", "write_after_free_evicted");
+    expect_error("use-after-free-order", "heapkit: free(): write after free",
+                 "block of 24 bytes, byte 3 written after it was freed", "write_after_free_order",
+                 "write_after_free_order", "write_after_free_order");
     expect_error("realloc-after-free", "heapkit: realloc(): double free", "block of 16 bytes",
                  "realloc_after_free", "realloc_after_free", "realloc_after_free");
     expect_error("realloc-overflow", "heapkit: free(): overflow", "block of 12 bytes, 1 bytes past its end written",
@@ -156,6 +159,19 @@ static void test_errors(void) {
     expect_error("use-after-free-big-tail", "write after free",
                  "block of 1048576 bytes, byte 1048566 written after it was freed", "big_write_after_free",
                  "big_write_after_free", NULL);
+}
+
+/* Blocks that left the quarantine come back as new blocks in full: their
+ * bytes 0xbe, their red zone armed (an overflow by one byte is reported). */
+static void test_reuse_after_quarantine(void) {
+    static run_t r;
+    run(&r, debug_lib, "reuse-after-quarantine", NULL);
+    CHECK(aborted(&r));
+    CHECK(has(r.out, "fresh 1"));
+    char want[128];
+    snprintf(want, sizeof want, "heapkit: free(): overflow %s", printed_block(&r));
+    CHECK(has(r.err, want));
+    CHECK(has(r.err, "block of 40 bytes, 1 bytes past its end written"));
 }
 
 /* The bound, stated in README and debug.c: a write after free in the
@@ -493,6 +509,7 @@ int main(int argc, char **argv) {
     buggy = argv[3];
     heapkit_cmd = argc == 5 ? argv[4] : NULL;
     test_errors();
+    test_reuse_after_quarantine();
     test_big_block_bound();
     test_leaks();
     test_leaks_through_wrapper();
