@@ -434,13 +434,19 @@ static inline hk_v16 v16_at(const uint8_t *p) {
     return v;
 }
 
+/* Fills n bytes at p with `byte` through libc's memset, out of line: GCC
+ * inlines a memset whose size it can bound as `rep stos`, whose start-up
+ * costs more than a small block's whole fill. */
+static void __attribute__((noinline)) fill_big(uint8_t *p, uint8_t byte, size_t n) {
+    memset(p, byte, n);
+}
+
 /* Fills n bytes at p with `byte`: 16 bytes a store, the last one
- * overlapping, or libc's memset past 256 bytes, where its wide stores win.
- * (GCC inlined memset of a bounded variable size as `rep stos`, whose
- * start-up costs more than a small block's whole fill.) */
+ * overlapping, or libc's memset past 1024 bytes, where its wide stores
+ * win. */
 static inline void fill(uint8_t *p, uint8_t byte, size_t n) {
-    if (n > 256) {
-        memset(p, byte, n);
+    if (n > 1024) {
+        fill_big(p, byte, n);
     } else if (n >= 16) {
         hk_v16 v = (hk_v16){0} + byte;
         size_t i = 0;
@@ -463,6 +469,31 @@ static inline void fill(uint8_t *p, uint8_t byte, size_t n) {
     } else {
         for (size_t i = 0; i < n; i++) p[i] = byte;
     }
+}
+
+/* True when all n bytes at p equal `byte`. Nothing is decided before the
+ * end: the differences are OR-ed together and tested once, so an intact
+ * pattern (the common case) costs one load, XOR and OR per 16 bytes and no
+ * branch but the loop's; where a byte differs, first_changed finds it. */
+static inline bool pattern_intact(const uint8_t *p, size_t n, uint8_t byte) {
+    if (n >= 16) {
+        hk_v16 pat = (hk_v16){0} + byte, d = v16_at(p + n - 16) ^ pat;
+        size_t i = 0;
+        for (; i + 64 <= n; i += 64)
+            d |= (v16_at(p + i) ^ pat) | (v16_at(p + i + 16) ^ pat) | (v16_at(p + i + 32) ^ pat) |
+                 (v16_at(p + i + 48) ^ pat);
+        for (; i + 16 <= n; i += 16) d |= v16_at(p + i) ^ pat;
+        return !v16_nonzero(d);
+    }
+    if (n >= 8) { /* two words, overlapping */
+        uint64_t w = 0x0101010101010101ull * byte, a, z;
+        memcpy(&a, p, sizeof a);
+        memcpy(&z, p + n - 8, sizeof z);
+        return ((a ^ w) | (z ^ w)) == 0;
+    }
+    uint8_t d = 0;
+    for (size_t i = 0; i < n; i++) d |= p[i] ^ byte;
+    return d == 0;
 }
 
 /* Index of the first byte of [from, to) not equal to fill, or `to`. The
@@ -538,6 +569,7 @@ static void check_redzones(dbg_block_t *b, const char *func) {
                 report_error(func, "underflow", u, b, "%d bytes before its start written",
                              8 - i);
     size_t end = block_end(b);
+    if (hk_likely(pattern_intact(u + b->size, end - b->size, REDZONE_FILL))) return;
     size_t last = last_changed(u, b->size, end, REDZONE_FILL);
     if (last > b->size)
         report_error(func, "overflow", u, b, "block of %zu bytes, %zu bytes past its end written",
@@ -825,14 +857,17 @@ static void fill_freed(uint8_t *u, size_t size) {
     if (size <= FREED_HEAD + FREED_TAIL) {
         fill(u, FREE_FILL, size);
     } else {
-        memset(u, FREE_FILL, FREED_HEAD);
-        memset(u + size - FREED_TAIL, FREE_FILL, FREED_TAIL);
+        fill_big(u, FREE_FILL, FREED_HEAD);
+        fill_big(u + size - FREED_TAIL, FREE_FILL, FREED_TAIL);
     }
 }
 
 /* The first byte of a freed block's pattern that changed, or size. */
 static size_t freed_changed(const uint8_t *u, size_t size) {
-    if (size <= FREED_HEAD + FREED_TAIL) return first_changed(u, 0, size, FREE_FILL);
+    if (size <= FREED_HEAD + FREED_TAIL) {
+        if (hk_likely(pattern_intact(u, size, FREE_FILL))) return size;
+        return first_changed(u, 0, size, FREE_FILL);
+    }
     size_t i = first_changed(u, 0, FREED_HEAD, FREE_FILL);
     if (i < FREED_HEAD) return i;
     i = first_changed(u, size - FREED_TAIL, size, FREE_FILL);

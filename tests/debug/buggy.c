@@ -70,6 +70,15 @@ NOINLINE static void write_after_free(void) {
     p[5] = 1; /* found when the block leaves the quarantine, here at exit */
 }
 
+/* A block under 16 bytes: its last byte (the pattern is read as words). */
+NOINLINE static void write_after_free_small(void) {
+    char *p = malloc(13);
+    printf("block %p\n", (void *)p);
+    fflush(stdout);
+    free(p);
+    p[12] = 1;
+}
+
 /* The same found when the block leaves the quarantine: 40 MiB of frees
  * later (the quarantine holds 16 MiB per thread). */
 NOINLINE static void write_after_free_evicted(void) {
@@ -314,6 +323,7 @@ static const struct {
     {"leaks-wrapper", leaks_through_wrapper},
     {"use-after-free-order", write_after_free_order},
     {"reuse-after-quarantine", reuse_after_quarantine},
+    {"use-after-free-small", write_after_free_small},
 };
 
 int main(int argc, char **argv) {

@@ -145,6 +145,8 @@ static void test_errors(void) {
     expect_error("use-after-free-evicted", "heapkit: free(): write after free",
                  "block of 48 bytes, byte 7 written after it was freed", "write_after_free_evicted",
                  "write_after_free_evicted", "write_after_free_evicted");
+    expect_error("use-after-free-small", "write after free", "block of 13 bytes, byte 12 written after it was freed",
+                 "write_after_free_small", "write_after_free_small", NULL);
     expect_error("use-after-free-order", "heapkit: free(): write after free",
                  "block of 24 bytes, byte 3 written after it was freed", "write_after_free_order",
                  "write_after_free_order", "write_after_free_order");
