@@ -1142,6 +1142,9 @@ typedef struct {
     size_t n;
     size_t *todo;          /* indices of marked blocks not yet scanned */
     size_t ntodo;
+    uintptr_t lo, hi;      /* v[0].start and v[n - 1].end: a word outside
+                              points at no block (most words: no search) */
+    uintptr_t own_base;    /* heapkit's library, whose globals are not roots */
 } scan_t;
 
 static int by_start(const void *a, const void *b) {
@@ -1150,6 +1153,7 @@ static int by_start(const void *a, const void *b) {
 }
 
 static void mark_word(scan_t *sc, uintptr_t w) {
+    if (w < sc->lo || w > sc->hi) return;
     size_t lo = 0, hi = sc->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -1177,8 +1181,8 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg) {
     (void)size;
     /* Not heapkit's own globals: they hold headers, never user pointers,
      * and the chunk map alone is 64 MiB of bss. */
-    Dl_info self;
-    if (dladdr((void *)scan_module, &self) && (uintptr_t)self.dli_fbase == info->dlpi_addr) return 0;
+    scan_t *sc = arg;
+    if (info->dlpi_addr == sc->own_base) return 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) {
@@ -1189,15 +1193,35 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg) {
     return 0;
 }
 
+/* The dynamic loader's segments, [lo, hi): the module named ld-*. Found
+ * once; asking dladdr of every live block's first frame (a search of the
+ * module's symbols each) was most of the exit check's time. */
+typedef struct {
+    uintptr_t lo, hi;
+} span_t;
+
+static int find_loader(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    const char *name = info->dlpi_name ? info->dlpi_name : "";
+    const char *slash = strrchr(name, '/');
+    if (strncmp(slash ? slash + 1 : name, "ld-", 3) != 0) return 0;
+    span_t *sp = arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD) continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (sp->lo == 0 || lo < sp->lo) sp->lo = lo;
+        if (hi > sp->hi) sp->hi = hi;
+    }
+    return 1;
+}
+
 /* True when the block was allocated by the dynamic loader (its first
  * frame is in ld.so). */
-static bool from_loader(const dbg_block_t *b) {
+static bool from_loader(const dbg_block_t *b, const span_t *loader) {
     void *pc[HK_STACK_MAX];
     if (_hk_stack_get(b->alloc_stack, pc) == 0) return false;
-    Dl_info info;
-    if (dladdr(pc[0], &info) == 0 || info.dli_fname == NULL) return false;
-    const char *slash = strrchr(info.dli_fname, '/');
-    return strncmp(slash ? slash + 1 : info.dli_fname, "ld-", 3) == 0;
+    return (uintptr_t)pc[0] >= loader->lo && (uintptr_t)pc[0] < loader->hi;
 }
 
 /* Marks every live block reachable from the roots; returns the array of
@@ -1218,7 +1242,7 @@ static live_t *mark_reachable(size_t *count, uintptr_t stack_from) {
     size_t n = 0;
     each_live(count_block, &n);
     scan_t sc = {plain_alloc((n + 1) * sizeof(live_t), 0, false), 0,
-                 plain_alloc((n + 1) * sizeof(size_t), 0, false), 0};
+                 plain_alloc((n + 1) * sizeof(size_t), 0, false), 0, 0, 0, 0};
     if (sc.v == NULL || sc.todo == NULL) {
         hk_free_fast(sc.v);
         hk_free_fast(sc.todo);
@@ -1226,8 +1250,15 @@ static live_t *mark_reachable(size_t *count, uintptr_t stack_from) {
     }
     each_live(collect_block, &sc); /* the same n: every other thread waits */
     qsort(sc.v, sc.n, sizeof *sc.v, by_start);
+    /* Blocks do not overlap: sorted by start, they are sorted by end. */
+    sc.lo = sc.n ? sc.v[0].start : 1;
+    sc.hi = sc.n ? sc.v[sc.n - 1].end : 0;
+    Dl_info self;
+    sc.own_base = dladdr((void *)mark_reachable, &self) ? (uintptr_t)self.dli_fbase : 0;
+    span_t loader = {0, 0};
+    dl_iterate_phdr(find_loader, &loader);
     for (size_t i = 0; i < sc.n; i++)
-        if (from_loader(sc.v[i].block)) {
+        if (from_loader(sc.v[i].block, &loader)) {
             sc.v[i].marked = true;
             sc.todo[sc.ntodo++] = i;
         }
