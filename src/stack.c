@@ -126,11 +126,17 @@ static uint64_t hash_frames(void *const *pc, unsigned n) {
  * above the one before, so the walk ends, and reads only mapped memory,
  * whatever a frame pointer register held (code without frame pointers
  * uses it for anything). */
-static unsigned walk_frame_pointers(void **pc, uint64_t *hash) {
+static inline __attribute__((always_inline)) unsigned walk_frame_pointers(void **pc, uint64_t *hash) {
     if (hk_unlikely(stack_hi == 0)) learn_stack_bounds(); /* may allocate: the caller is marked busy */
     uintptr_t lo = stack_lo, top = stack_hi - 2 * sizeof(void *);
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0), ret;
-    /* heapkit's own frames (this library's functions, the entry point). */
+    /* heapkit's own frames (this library's functions, the entry point).
+     * The first, _hk_stack_capture's own (this is inlined into it), returns
+     * into heapkit always: no need to ask. */
+    if (fp < lo || fp > top) return 0;
+    uintptr_t caller = ((const uintptr_t *)fp)[0];
+    if (caller <= fp) return 0;
+    fp = caller;
     for (;;) {
         if (fp < lo || fp > top) return 0;
         ret = ((const uintptr_t *)fp)[1];
