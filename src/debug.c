@@ -235,18 +235,14 @@ static uintptr_t *slot_entry(unsigned stripe, uint32_t slot) {
     return &__atomic_load_n(&table_pages[stripe][slot / PAGE_SLOTS], __ATOMIC_ACQUIRE)[slot % PAGE_SLOTS];
 }
 
-/* A free slot of the stripe for a new block (the owner's, in an
- * operation), 0 when the table cannot grow. */
-static uint32_t slot_take(unsigned si) {
+/* A free slot of the stripe for a new block when its free list is empty
+ * (the owner's, in an operation): the slots other threads freed, or a new
+ * one; 0 when the table cannot grow. */
+static uint32_t __attribute__((noinline)) slot_take_slow(unsigned si) {
     stripe_t *s = &stripes[si];
-    uint32_t slot = s->free_head;
-    if (slot == 0 && __atomic_load_n(&s->pending, __ATOMIC_RELAXED) != 0)
-        slot = __atomic_exchange_n(&s->pending, 0, __ATOMIC_ACQUIRE); /* the whole list */
-    if (slot != 0) {
+    if (__atomic_load_n(&s->pending, __ATOMIC_RELAXED) != 0) {
+        uint32_t slot = __atomic_exchange_n(&s->pending, 0, __ATOMIC_ACQUIRE); /* the whole list */
         s->free_head = (uint32_t)(__atomic_load_n(slot_entry(si, slot), __ATOMIC_RELAXED) >> 1);
-        /* The next take reads the next free slot's entry, written when its
-         * block was freed, maybe long ago: fetch it now. */
-        if (s->free_head) __builtin_prefetch(slot_entry(si, s->free_head));
         return slot;
     }
     uint32_t n = s->count + 1;
@@ -287,11 +283,24 @@ static void op_end(unsigned si, int how) {
 /* Adds a new block to the table of stripe si, the caller's (in an
  * operation). A block without a slot is checked on free but left out of
  * the exit checks. */
-static void live_add(dbg_block_t *b, unsigned si) {
-    uint32_t slot = slot_take(si);
+static inline void live_add(dbg_block_t *b, unsigned si) {
+    stripe_t *s = &stripes[si];
+    uint32_t slot = s->free_head;
+    if (hk_likely(slot != 0)) {
+        /* The stripe's free list, through the entries. */
+        uintptr_t *e = slot_entry(si, slot);
+        uint32_t next = (uint32_t)(__atomic_load_n(e, __ATOMIC_RELAXED) >> 1);
+        s->free_head = next;
+        /* The next malloc reads the next free slot's entry, written when
+         * its block was freed, maybe long ago: fetch it now. */
+        if (next) __builtin_prefetch(slot_entry(si, next));
+        __atomic_store_n(e, (uintptr_t)b, __ATOMIC_RELAXED);
+    } else {
+        slot = slot_take_slow(si);
+        if (slot) __atomic_store_n(slot_entry(si, slot), (uintptr_t)b, __ATOMIC_RELAXED);
+    }
     b->stripe = (uint8_t)si;
     b->slot = slot;
-    if (slot) __atomic_store_n(slot_entry(si, slot), (uintptr_t)b, __ATOMIC_RELAXED);
 }
 
 /* Takes a block off its table, from the thread of stripe my_si (in an
@@ -447,21 +456,29 @@ static void __attribute__((noinline)) fill_big(uint8_t *p, uint8_t byte, size_t 
 static inline void fill(uint8_t *p, uint8_t byte, size_t n) {
     if (n > 1024) {
         fill_big(p, byte, n);
-    } else if (n >= 16) {
+    } else if (n > 64) {
+        /* 64 bytes a turn, the last 64 bytes by four stores that may
+         * overlap the turns before: no loop over what is left. */
         hk_v16 v = (hk_v16){0} + byte;
-        size_t i = 0;
-        for (; i + 64 <= n; i += 64) {
+        for (size_t i = 0; i + 64 < n; i += 64) {
             memcpy(p + i, &v, sizeof v);
             memcpy(p + i + 16, &v, sizeof v);
             memcpy(p + i + 32, &v, sizeof v);
             memcpy(p + i + 48, &v, sizeof v);
             __asm__("" : "+r"(i)); /* hides the loop from GCC, which made it memset again */
         }
-        for (; i + 16 < n; i += 16) {
-            memcpy(p + i, &v, sizeof v);
-            __asm__("" : "+r"(i));
-        }
+        memcpy(p + n - 64, &v, sizeof v);
+        memcpy(p + n - 48, &v, sizeof v);
+        memcpy(p + n - 32, &v, sizeof v);
         memcpy(p + n - 16, &v, sizeof v);
+    } else if (n >= 16) { /* two or four stores, overlapping */
+        hk_v16 v = (hk_v16){0} + byte;
+        memcpy(p, &v, sizeof v);
+        memcpy(p + n - 16, &v, sizeof v);
+        if (n > 32) {
+            memcpy(p + 16, &v, sizeof v);
+            memcpy(p + n - 32, &v, sizeof v);
+        }
     } else if (n >= 8) {
         uint64_t w = 0x0101010101010101ull * byte;
         memcpy(p, &w, sizeof w);
@@ -476,13 +493,18 @@ static inline void fill(uint8_t *p, uint8_t byte, size_t n) {
  * pattern (the common case) costs one load, XOR and OR per 16 bytes and no
  * branch but the loop's; where a byte differs, first_changed finds it. */
 static inline bool pattern_intact(const uint8_t *p, size_t n, uint8_t byte) {
-    if (n >= 16) {
-        hk_v16 pat = (hk_v16){0} + byte, d = v16_at(p + n - 16) ^ pat;
-        size_t i = 0;
-        for (; i + 64 <= n; i += 64)
+    hk_v16 pat = (hk_v16){0} + byte;
+    if (n > 64) { /* as fill(): 64 bytes a turn, then the last 64 */
+        hk_v16 d = (v16_at(p + n - 64) ^ pat) | (v16_at(p + n - 48) ^ pat) |
+                   (v16_at(p + n - 32) ^ pat) | (v16_at(p + n - 16) ^ pat);
+        for (size_t i = 0; i + 64 < n; i += 64)
             d |= (v16_at(p + i) ^ pat) | (v16_at(p + i + 16) ^ pat) | (v16_at(p + i + 32) ^ pat) |
                  (v16_at(p + i + 48) ^ pat);
-        for (; i + 16 <= n; i += 16) d |= v16_at(p + i) ^ pat;
+        return !v16_nonzero(d);
+    }
+    if (n >= 16) { /* the first and last 16 (and 32) bytes, overlapping */
+        hk_v16 d = (v16_at(p) ^ pat) | (v16_at(p + n - 16) ^ pat);
+        if (n > 32) d |= (v16_at(p + 16) ^ pat) | (v16_at(p + n - 32) ^ pat);
         return !v16_nonzero(d);
     }
     if (n >= 8) { /* two words, overlapping */
@@ -769,7 +791,10 @@ static inline void prefetch_next_block(size_t total) {
     }
 }
 
-void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
+/* Every case: alignments, guard pages, blocks past the small classes,
+ * allocations of a busy thread, and all of them before the library's
+ * constructor has run. */
+static void *__attribute__((noinline)) debug_alloc_any(size_t size, size_t align, bool zero) {
     if (busy) return plain_alloc(size, align, zero);
     if (align < 16) align = 16;
     size_t total;
@@ -825,6 +850,58 @@ void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
     b->alloc_stack = _hk_stack_capture(); /* past this function and the entry point */
     busy--;
     if (b->guarded) guard_register((uintptr_t)user);
+    unsigned si = my_stripe();
+    int how = op_begin(si);
+    live_add(b, si);
+    op_end(si, how);
+    return user;
+}
+
+/* Sizes below this take the fast path of _hk_debug_alloc: a small block,
+ * no guard page. 0 (nothing) until the constructor has read the options. */
+static size_t fast_alloc_below;
+
+/* malloc's alignment, a block of a small class without a guard page: the
+ * same block as debug_alloc_any makes, with nothing to decide but the
+ * stash. Its size class gives the heap block's size, so the red zone runs
+ * to usable - HDR. */
+void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
+    if (hk_unlikely(size >= fast_alloc_below || align > 16 || busy))
+        return debug_alloc_any(size, align, zero);
+    size_t total = size + HDR + REDZONE;
+    unsigned cls = hk_class_of(total);
+    size_t usable = _hk_classes[cls].block_size;
+    uint8_t *base = stash.head[cls];
+    if (base != NULL && usable <= STASH_BLOCK_MAX) {
+        stash.head[cls] = *(uint8_t **)base;
+        stash.bytes -= usable;
+        if (stash.head[cls]) __builtin_prefetch(stash.head[cls], 1);
+    } else {
+        base = hk_malloc_fast(total);
+        if (hk_unlikely(base == NULL)) return NULL;
+        prefetch_next_block(total);
+    }
+    uint8_t *user = base + HDR;
+    dbg_block_t *b = (dbg_block_t *)base;
+    b->stash_class = usable <= STASH_BLOCK_MAX ? (uint8_t)(cls + 1) : 0;
+    b->guarded = 0;
+    b->base_off = 0;
+    b->size = size;
+    b->state = STATE_LIVE;
+    b->check = check_of(user, STATE_LIVE);
+    b->alloc_tid = thread_number();
+    b->free_stack = 0;
+    uint64_t canary = 0x0101010101010101ull * CANARY_FILL;
+    memcpy(b->canary, &canary, sizeof canary);
+    if (zero) memset(user, 0, size);
+    else fill(user, ALLOC_FILL, size < ALLOC_FILL_MAX ? size : ALLOC_FILL_MAX);
+    hk_asan_unpoison(base, usable); /* (ASan: the red zone is the block's) */
+    size_t end = usable - HDR;
+    b->slack = (uint32_t)(end - size);
+    fill(user + size, REDZONE_FILL, end - size);
+    busy++;
+    b->alloc_stack = _hk_stack_capture();
+    busy--;
     unsigned si = my_stripe();
     int how = op_begin(si);
     live_add(b, si);
@@ -1445,6 +1522,13 @@ __attribute__((constructor(101))) static void debug_init(void) {
         sigemptyset(&sa.sa_mask);
         sigaction(SIGSEGV, &sa, NULL);
     }
+    /* The fast path from here on: small classes, guard pages aside. */
+    size_t fast = HK_SMALL_MAX - HDR - REDZONE + 1;
+    while (fast > 0 && hk_class_of(fast - 1 + HDR + REDZONE) >= _hk_class_count) fast--;
+    if (want_guard_all) fast = 0;
+    else if (_hk_options.guard_min > 0 && (size_t)_hk_options.guard_min < fast)
+        fast = (size_t)_hk_options.guard_min;
+    fast_alloc_below = fast;
     if (_hk_options.leaks) want_leaks = true;
     if (_hk_options.quarantine_mb == 0) want_quarantine = false;
     thread_key_made = pthread_key_create(&thread_key, thread_exit_debug) == 0;

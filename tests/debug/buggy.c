@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #define NOINLINE __attribute__((noinline))
 
@@ -302,6 +304,76 @@ NOINLINE static void chunk_advice(void) {
     free(p);
 }
 
+/* The patterns at every size boundary of their code (debug.c's fill and
+ * checks take 8, 16, 32 and 64 bytes at a time, overlapping at the ends):
+ * a new block of every size up to 2200 bytes is 0xbe; for sizes around
+ * each boundary, in a child each, an overflow at the first, a middle and
+ * the last of the 16 red zone bytes is reported, and so is a write after
+ * free at the first, some middle and the last byte; a clean block is not.
+ * Run with HEAPKIT_QUARANTINE_MB=1 (4 MiB of frees evict a block) and
+ * HEAPKIT_STACK=nosymbols (no addr2line in 200 reports). Prints "patterns
+ * ok" or what was missed. */
+static void *volatile pattern_sink;
+NOINLINE static void churn(void) {
+    for (int i = 0; i < 40; i++) {
+        pattern_sink = malloc(100000);
+        free(pattern_sink);
+    }
+}
+enum { PAT_OVERFLOW, PAT_UAF, PAT_CLEAN };
+static int pattern_child(int what, size_t n, size_t k) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr);
+        volatile char *p = malloc(n);
+        pattern_sink = (void *)p;
+        if (what == PAT_OVERFLOW) p[n + k] = 1;
+        if (what == PAT_CLEAN) memset((char *)p, 1, n);
+        free((void *)p);
+        if (what == PAT_UAF) p[k] = 1;
+        churn();
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+}
+NOINLINE static void patterns(void) {
+    int bad = 0;
+    for (size_t n = 0; n <= 2200; n++) {
+        unsigned char *p = malloc(n);
+        for (size_t i = 0; i < n; i++)
+            if (p[i] != 0xbe) {
+                printf("new block of %zu bytes: byte %zu is 0x%02x\n", n, i, p[i]);
+                bad++;
+                break;
+            }
+        free(p);
+    }
+    static const size_t sizes[] = {1,   7,   8,   9,   15,  16,  17,  31,  32,   33,   47,   48,  63,
+                                   64,  65,  79,  80,  96,  127, 128, 129, 191,  192,  193,  255, 256,
+                                   257, 511, 512, 513, 1023, 1024, 1025, 2000, 4000, 5120};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        size_t n = sizes[s], at[] = {0, n / 2, n - 1};
+        for (size_t k = 0; k < 16; k += 7)
+            if (!pattern_child(PAT_OVERFLOW, n, k)) {
+                printf("overflow of %zu bytes at +%zu missed\n", n, k);
+                bad++;
+            }
+        for (int i = 0; i < 3; i++)
+            if (!pattern_child(PAT_UAF, n, at[i])) {
+                printf("write after free of %zu bytes at %zu missed\n", n, at[i]);
+                bad++;
+            }
+        if (pattern_child(PAT_CLEAN, n, 0)) {
+            printf("clean block of %zu bytes reported\n", n);
+            bad++;
+        }
+    }
+    if (bad == 0) printf("patterns ok\n");
+}
+
 static const struct {
     const char *name;
     void (*fn)(void);
@@ -324,6 +396,7 @@ static const struct {
     {"use-after-free-order", write_after_free_order},
     {"reuse-after-quarantine", reuse_after_quarantine},
     {"use-after-free-small", write_after_free_small},
+    {"patterns", patterns},
 };
 
 int main(int argc, char **argv) {

@@ -176,6 +176,16 @@ static void test_reuse_after_quarantine(void) {
     CHECK(has(r.err, "block of 40 bytes, 1 bytes past its end written"));
 }
 
+/* Fills and pattern checks at every size boundary of their code. */
+static void test_patterns(void) {
+    static run_t r;
+    const char *env[] = {"HEAPKIT_QUARANTINE_MB=1", "HEAPKIT_STACK=nosymbols", NULL};
+    run(&r, debug_lib, "patterns", env);
+    CHECK(exited_ok(&r));
+    CHECK(has(r.out, "patterns ok"));
+    if (!strstr(r.out, "patterns ok")) fprintf(stderr, "stdout was:\n%s\n", r.out);
+}
+
 /* The bound, stated in README and debug.c: a write after free in the
  * middle of a big block goes unseen by the quarantine. */
 static void test_big_block_bound(void) {
@@ -512,6 +522,7 @@ int main(int argc, char **argv) {
     heapkit_cmd = argc == 5 ? argv[4] : NULL;
     test_errors();
     test_reuse_after_quarantine();
+    test_patterns();
     test_big_block_bound();
     test_leaks();
     test_leaks_through_wrapper();
