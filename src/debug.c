@@ -13,8 +13,9 @@
  * A block, inside a heap block of HDR + size + at least REDZONE bytes:
  *
  *   base      [padding for alignments over 16]
- *   user - 64 header (dbg_block_t): list links, size, stacks, state, a
- *             check word, and 8 canary bytes just before the user bytes
+ *   user - 64 header (dbg_block_t): size, stacks, state, its slot in the
+ *             live table, a check word, and 8 canary bytes just before
+ *             the user bytes
  *   user      the size bytes asked for (filled with ALLOC_FILL unless
  *             calloc'd, a big block's first 4 KiB: reading them before
  *             writing shows)
@@ -30,7 +31,8 @@
  * big block at its ends only: FREED_HEAD below) while it waits in the
  * quarantine of the thread that freed it (first in, first out,
  * HEAPKIT_QUARANTINE_MB per thread); when it leaves, a changed byte is a
- * write after free. Only then does its memory go back to the heap. Threads
+ * write after free. Only then is its memory reused: by the thread's next
+ * malloc of its size class (the stash), or back in the heap. Threads
  * empty their quarantine at exit, the main thread at the exit check.
  *
  * realloc keeps the block where it is when the new size leaves REDZONE
@@ -85,7 +87,8 @@
 enum { STATE_LIVE = 0x4c, STATE_FREED = 0x46 };
 
 typedef struct dbg_block_s {
-    struct dbg_block_s *next; /* freed: the quarantine's next */
+    uint64_t link;       /* unused while a debug block; the stash links heap
+                            blocks through their first word */
     uint32_t slot;       /* live: its entry in its stripe's table (0: none) */
     uint32_t free_tid;   /* freed: the thread that freed it */
     size_t size;         /* bytes asked for */
@@ -96,7 +99,8 @@ typedef struct dbg_block_s {
     uint8_t state;       /* STATE_LIVE or STATE_FREED */
     uint8_t stripe;      /* the table that holds it */
     uint8_t guarded;     /* 1: a mapping of its own, ending at a guard page */
-    uint8_t pad[1];
+    uint8_t stash_class; /* 1 + the size class of its heap block when a freed
+                            block may be reused from the stash, else 0 */
     uint64_t check;      /* (uintptr_t)user ^ state ^ secret */
     uint8_t canary[8];   /* CANARY_FILL: the front red zone */
 } dbg_block_t;
@@ -160,11 +164,45 @@ static _Atomic(unsigned) next_stripe;
 /* The thread's quarantine: the blocks it freed, oldest first, at most
  * HEAPKIT_QUARANTINE_MB of them. Per thread, so a free takes no lock and
  * a block leaving the quarantine goes back to the heap of the thread that
- * freed it (usually its owner: no remote free). */
+ * freed it (usually its owner: no remote free).
+ *
+ * A block leaves the quarantine 16 MiB of frees after it entered: its
+ * header and bytes are out of the core's caches by then, and reading them
+ * back (the pattern check) was a third of a small-block program's time,
+ * one miss after another (a list linked through the headers cannot be
+ * fetched ahead: each block's address is in the header before it). So the
+ * blocks are in a ring of addresses, and each block leaving starts the
+ * fetch of the block QUARANTINE_LEAD places behind it: its header, its
+ * first lines (as many as the ring entry says) and the heap's descriptor
+ * of its page. (A non-temporal fetch, prefetchnta, kept more of the
+ * program's data in L2 but was slower here: 0.53 s against 0.37 s.) */
+#define QUARANTINE_LEAD 8
+#define PREFETCH_LINES  8    /* of a block, from its header: big blocks are
+                                read in order, which the hardware follows */
+#define ENTRY_LINES_SHIFT 56 /* ring entry: address | lines << 56 */
+#define RING_MIN 1024        /* entries; the ring doubles when full */
 static __thread struct {
-    dbg_block_t *first, *last;
-    size_t bytes;
+    uint64_t *ring;  /* cap entries (a power of two), NULL until needed */
+    size_t cap, head, count;
+    size_t bytes;    /* HDR + size of each block in it */
+    bool closed;     /* the thread's exit emptied it: frees skip it */
 } quarantine TLS_IE;
+
+/* Blocks that left the quarantine with their pattern intact, kept per size
+ * class (of the heap block) for the thread's next malloc of that class,
+ * newest first, STASH_BYTES of them at most. The heap's free lists are per
+ * slab and a freed block joins its own slab's list, rarely the current
+ * one, so a block given back left malloc serving blocks that had waited in
+ * a free list since long before, cold: a miss on every allocation. A block
+ * from the stash was read moments ago (as long as the stash is smaller
+ * than the core's second-level cache). */
+#define STASH_BYTES     ((size_t)1 << 20)
+#define STASH_BLOCK_MAX 4096 /* classes of heap blocks up to this size */
+static __thread struct {
+    uint8_t *head[HK_CLASSES]; /* heap blocks, linked by their first word */
+    size_t bytes;
+} stash TLS_IE;
+
 /* Its destructor empties the thread's quarantine and gives its stripe up;
  * set when the thread claims a stripe (once the key exists: threads start
  * after the constructor that makes it). */
@@ -197,14 +235,13 @@ static uintptr_t *slot_entry(unsigned stripe, uint32_t slot) {
     return &__atomic_load_n(&table_pages[stripe][slot / PAGE_SLOTS], __ATOMIC_ACQUIRE)[slot % PAGE_SLOTS];
 }
 
-/* A free slot of the stripe for a new block (the owner's, in an
- * operation), 0 when the table cannot grow. */
-static uint32_t slot_take(unsigned si) {
+/* A free slot of the stripe for a new block when its free list is empty
+ * (the owner's, in an operation): the slots other threads freed, or a new
+ * one; 0 when the table cannot grow. */
+static uint32_t __attribute__((noinline)) slot_take_slow(unsigned si) {
     stripe_t *s = &stripes[si];
-    uint32_t slot = s->free_head;
-    if (slot == 0 && __atomic_load_n(&s->pending, __ATOMIC_RELAXED) != 0)
-        slot = __atomic_exchange_n(&s->pending, 0, __ATOMIC_ACQUIRE); /* the whole list */
-    if (slot != 0) {
+    if (__atomic_load_n(&s->pending, __ATOMIC_RELAXED) != 0) {
+        uint32_t slot = __atomic_exchange_n(&s->pending, 0, __ATOMIC_ACQUIRE); /* the whole list */
         s->free_head = (uint32_t)(__atomic_load_n(slot_entry(si, slot), __ATOMIC_RELAXED) >> 1);
         return slot;
     }
@@ -246,11 +283,24 @@ static void op_end(unsigned si, int how) {
 /* Adds a new block to the table of stripe si, the caller's (in an
  * operation). A block without a slot is checked on free but left out of
  * the exit checks. */
-static void live_add(dbg_block_t *b, unsigned si) {
-    uint32_t slot = slot_take(si);
+static inline void live_add(dbg_block_t *b, unsigned si) {
+    stripe_t *s = &stripes[si];
+    uint32_t slot = s->free_head;
+    if (hk_likely(slot != 0)) {
+        /* The stripe's free list, through the entries. */
+        uintptr_t *e = slot_entry(si, slot);
+        uint32_t next = (uint32_t)(__atomic_load_n(e, __ATOMIC_RELAXED) >> 1);
+        s->free_head = next;
+        /* The next malloc reads the next free slot's entry, written when
+         * its block was freed, maybe long ago: fetch it now. */
+        if (next) __builtin_prefetch(slot_entry(si, next));
+        __atomic_store_n(e, (uintptr_t)b, __ATOMIC_RELAXED);
+    } else {
+        slot = slot_take_slow(si);
+        if (slot) __atomic_store_n(slot_entry(si, slot), (uintptr_t)b, __ATOMIC_RELAXED);
+    }
     b->stripe = (uint8_t)si;
     b->slot = slot;
-    if (slot) __atomic_store_n(slot_entry(si, slot), (uintptr_t)b, __ATOMIC_RELAXED);
 }
 
 /* Takes a block off its table, from the thread of stripe my_si (in an
@@ -343,7 +393,7 @@ static void __attribute__((noreturn, format(printf, 5, 6)))
 report_error(const char *func, const char *kind, const void *p, dbg_block_t *b, const char *fmt,
              ...) {
     busy++;
-    uint32_t here = _hk_stack_capture(0);
+    uint32_t here = _hk_stack_capture();
     hk_out_t o;
     _hk_out_open(&o, true);
     _hk_out_printf(&o, "heapkit: %s(): %s %p", func, kind, p);
@@ -393,28 +443,42 @@ static inline hk_v16 v16_at(const uint8_t *p) {
     return v;
 }
 
+/* Fills n bytes at p with `byte` through libc's memset, out of line: GCC
+ * inlines a memset whose size it can bound as `rep stos`, whose start-up
+ * costs more than a small block's whole fill. */
+static void __attribute__((noinline)) fill_big(uint8_t *p, uint8_t byte, size_t n) {
+    memset(p, byte, n);
+}
+
 /* Fills n bytes at p with `byte`: 16 bytes a store, the last one
- * overlapping, or libc's memset past 256 bytes, where its wide stores win.
- * (GCC inlined memset of a bounded variable size as `rep stos`, whose
- * start-up costs more than a small block's whole fill.) */
+ * overlapping, or libc's memset past 1024 bytes, where its wide stores
+ * win. */
 static inline void fill(uint8_t *p, uint8_t byte, size_t n) {
-    if (n > 256) {
-        memset(p, byte, n);
-    } else if (n >= 16) {
+    if (n > 1024) {
+        fill_big(p, byte, n);
+    } else if (n > 64) {
+        /* 64 bytes a turn, the last 64 bytes by four stores that may
+         * overlap the turns before: no loop over what is left. */
         hk_v16 v = (hk_v16){0} + byte;
-        size_t i = 0;
-        for (; i + 64 <= n; i += 64) {
+        for (size_t i = 0; i + 64 < n; i += 64) {
             memcpy(p + i, &v, sizeof v);
             memcpy(p + i + 16, &v, sizeof v);
             memcpy(p + i + 32, &v, sizeof v);
             memcpy(p + i + 48, &v, sizeof v);
             __asm__("" : "+r"(i)); /* hides the loop from GCC, which made it memset again */
         }
-        for (; i + 16 < n; i += 16) {
-            memcpy(p + i, &v, sizeof v);
-            __asm__("" : "+r"(i));
-        }
+        memcpy(p + n - 64, &v, sizeof v);
+        memcpy(p + n - 48, &v, sizeof v);
+        memcpy(p + n - 32, &v, sizeof v);
         memcpy(p + n - 16, &v, sizeof v);
+    } else if (n >= 16) { /* two or four stores, overlapping */
+        hk_v16 v = (hk_v16){0} + byte;
+        memcpy(p, &v, sizeof v);
+        memcpy(p + n - 16, &v, sizeof v);
+        if (n > 32) {
+            memcpy(p + 16, &v, sizeof v);
+            memcpy(p + n - 32, &v, sizeof v);
+        }
     } else if (n >= 8) {
         uint64_t w = 0x0101010101010101ull * byte;
         memcpy(p, &w, sizeof w);
@@ -422,6 +486,36 @@ static inline void fill(uint8_t *p, uint8_t byte, size_t n) {
     } else {
         for (size_t i = 0; i < n; i++) p[i] = byte;
     }
+}
+
+/* True when all n bytes at p equal `byte`. Nothing is decided before the
+ * end: the differences are OR-ed together and tested once, so an intact
+ * pattern (the common case) costs one load, XOR and OR per 16 bytes and no
+ * branch but the loop's; where a byte differs, first_changed finds it. */
+static inline bool pattern_intact(const uint8_t *p, size_t n, uint8_t byte) {
+    hk_v16 pat = (hk_v16){0} + byte;
+    if (n > 64) { /* as fill(): 64 bytes a turn, then the last 64 */
+        hk_v16 d = (v16_at(p + n - 64) ^ pat) | (v16_at(p + n - 48) ^ pat) |
+                   (v16_at(p + n - 32) ^ pat) | (v16_at(p + n - 16) ^ pat);
+        for (size_t i = 0; i + 64 < n; i += 64)
+            d |= (v16_at(p + i) ^ pat) | (v16_at(p + i + 16) ^ pat) | (v16_at(p + i + 32) ^ pat) |
+                 (v16_at(p + i + 48) ^ pat);
+        return !v16_nonzero(d);
+    }
+    if (n >= 16) { /* the first and last 16 (and 32) bytes, overlapping */
+        hk_v16 d = (v16_at(p) ^ pat) | (v16_at(p + n - 16) ^ pat);
+        if (n > 32) d |= (v16_at(p + 16) ^ pat) | (v16_at(p + n - 32) ^ pat);
+        return !v16_nonzero(d);
+    }
+    if (n >= 8) { /* two words, overlapping */
+        uint64_t w = 0x0101010101010101ull * byte, a, z;
+        memcpy(&a, p, sizeof a);
+        memcpy(&z, p + n - 8, sizeof z);
+        return ((a ^ w) | (z ^ w)) == 0;
+    }
+    uint8_t d = 0;
+    for (size_t i = 0; i < n; i++) d |= p[i] ^ byte;
+    return d == 0;
 }
 
 /* Index of the first byte of [from, to) not equal to fill, or `to`. The
@@ -497,6 +591,7 @@ static void check_redzones(dbg_block_t *b, const char *func) {
                 report_error(func, "underflow", u, b, "%d bytes before its start written",
                              8 - i);
     size_t end = block_end(b);
+    if (hk_likely(pattern_intact(u + b->size, end - b->size, REDZONE_FILL))) return;
     size_t last = last_changed(u, b->size, end, REDZONE_FILL);
     if (last > b->size)
         report_error(func, "overflow", u, b, "block of %zu bytes, %zu bytes past its end written",
@@ -696,7 +791,10 @@ static inline void prefetch_next_block(size_t total) {
     }
 }
 
-void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
+/* Every case: alignments, guard pages, blocks past the small classes,
+ * allocations of a busy thread, and all of them before the library's
+ * constructor has run. */
+static void *__attribute__((noinline)) debug_alloc_any(size_t size, size_t align, bool zero) {
     if (busy) return plain_alloc(size, align, zero);
     if (align < 16) align = 16;
     size_t total;
@@ -708,18 +806,31 @@ void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
     size_t map_size = 0;
     if (want_guard(size)) user = guard_alloc(size, align, &base, &map_size);
     size_t usable = 0;
+    unsigned stash_class = 0;
     if (user == NULL) {
-        /* The inline fast path (plain malloc's own: 16-byte aligned, since
-         * every class from 16 bytes up is a multiple of 16). A small block's
-         * size is its class's, known without asking the heap. */
-        base = hk_malloc_fast(total);
-        if (base == NULL) return NULL;
-        prefetch_next_block(total);
-        if (total <= HK_SMALL_MAX && hk_class_of(total) < _hk_class_count)
-            usable = _hk_classes[hk_class_of(total)].block_size;
+        /* A small block's size is its class's, known without asking the
+         * heap; a block of the class from the stash, else the inline fast
+         * path (plain malloc's own: 16-byte aligned, since every class from
+         * 16 bytes up is a multiple of 16). */
+        unsigned cls = HK_CLASSES;
+        if (total <= HK_SMALL_MAX && (cls = hk_class_of(total)) < _hk_class_count) {
+            usable = _hk_classes[cls].block_size;
+            if (usable <= STASH_BLOCK_MAX) stash_class = cls + 1;
+        }
+        if (stash_class && stash.head[cls]) {
+            base = stash.head[cls];
+            stash.head[cls] = *(uint8_t **)base;
+            stash.bytes -= usable;
+            if (stash.head[cls]) __builtin_prefetch(stash.head[cls], 1);
+        } else {
+            base = hk_malloc_fast(total);
+            if (base == NULL) return NULL;
+            prefetch_next_block(total);
+        }
         user = (uint8_t *)(((uintptr_t)base + HDR + align - 1) & ~(uintptr_t)(align - 1));
     }
     dbg_block_t *b = header_of(user);
+    b->stash_class = (uint8_t)stash_class;
     b->guarded = map_size != 0;
     b->base_off = (uint32_t)((uint8_t *)b - base);
     b->size = size;
@@ -736,9 +847,61 @@ void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
     b->slack = (uint32_t)(end - size);
     fill(user + size, REDZONE_FILL, end - size);
     busy++;
-    b->alloc_stack = _hk_stack_capture(0); /* past this function and the entry point */
+    b->alloc_stack = _hk_stack_capture(); /* past this function and the entry point */
     busy--;
     if (b->guarded) guard_register((uintptr_t)user);
+    unsigned si = my_stripe();
+    int how = op_begin(si);
+    live_add(b, si);
+    op_end(si, how);
+    return user;
+}
+
+/* Sizes below this take the fast path of _hk_debug_alloc: a small block,
+ * no guard page. 0 (nothing) until the constructor has read the options. */
+static size_t fast_alloc_below;
+
+/* malloc's alignment, a block of a small class without a guard page: the
+ * same block as debug_alloc_any makes, with nothing to decide but the
+ * stash. Its size class gives the heap block's size, so the red zone runs
+ * to usable - HDR. */
+void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
+    if (hk_unlikely(size >= fast_alloc_below || align > 16 || busy))
+        return debug_alloc_any(size, align, zero);
+    size_t total = size + HDR + REDZONE;
+    unsigned cls = hk_class_of(total);
+    size_t usable = _hk_classes[cls].block_size;
+    uint8_t *base = stash.head[cls];
+    if (base != NULL && usable <= STASH_BLOCK_MAX) {
+        stash.head[cls] = *(uint8_t **)base;
+        stash.bytes -= usable;
+        if (stash.head[cls]) __builtin_prefetch(stash.head[cls], 1);
+    } else {
+        base = hk_malloc_fast(total);
+        if (hk_unlikely(base == NULL)) return NULL;
+        prefetch_next_block(total);
+    }
+    uint8_t *user = base + HDR;
+    dbg_block_t *b = (dbg_block_t *)base;
+    b->stash_class = usable <= STASH_BLOCK_MAX ? (uint8_t)(cls + 1) : 0;
+    b->guarded = 0;
+    b->base_off = 0;
+    b->size = size;
+    b->state = STATE_LIVE;
+    b->check = check_of(user, STATE_LIVE);
+    b->alloc_tid = thread_number();
+    b->free_stack = 0;
+    uint64_t canary = 0x0101010101010101ull * CANARY_FILL;
+    memcpy(b->canary, &canary, sizeof canary);
+    if (zero) memset(user, 0, size);
+    else fill(user, ALLOC_FILL, size < ALLOC_FILL_MAX ? size : ALLOC_FILL_MAX);
+    hk_asan_unpoison(base, usable); /* (ASan: the red zone is the block's) */
+    size_t end = usable - HDR;
+    b->slack = (uint32_t)(end - size);
+    fill(user + size, REDZONE_FILL, end - size);
+    busy++;
+    b->alloc_stack = _hk_stack_capture();
+    busy--;
     unsigned si = my_stripe();
     int how = op_begin(si);
     live_add(b, si);
@@ -771,21 +934,26 @@ static void fill_freed(uint8_t *u, size_t size) {
     if (size <= FREED_HEAD + FREED_TAIL) {
         fill(u, FREE_FILL, size);
     } else {
-        memset(u, FREE_FILL, FREED_HEAD);
-        memset(u + size - FREED_TAIL, FREE_FILL, FREED_TAIL);
+        fill_big(u, FREE_FILL, FREED_HEAD);
+        fill_big(u + size - FREED_TAIL, FREE_FILL, FREED_TAIL);
     }
 }
 
 /* The first byte of a freed block's pattern that changed, or size. */
 static size_t freed_changed(const uint8_t *u, size_t size) {
-    if (size <= FREED_HEAD + FREED_TAIL) return first_changed(u, 0, size, FREE_FILL);
+    if (size <= FREED_HEAD + FREED_TAIL) {
+        if (hk_likely(pattern_intact(u, size, FREE_FILL))) return size;
+        return first_changed(u, 0, size, FREE_FILL);
+    }
     size_t i = first_changed(u, 0, FREED_HEAD, FREE_FILL);
     if (i < FREED_HEAD) return i;
     i = first_changed(u, size - FREED_TAIL, size, FREE_FILL);
     return i;
 }
 
-/* A block leaves the quarantine: its fill must be intact. */
+/* A block leaves the quarantine: its fill must be intact. Then its heap
+ * block goes to the stash, or back to the heap when the stash has enough
+ * of its class. */
 static void release_quarantined(dbg_block_t *b) {
     uint8_t *u = user_of(b);
     size_t i = freed_changed(u, b->size);
@@ -794,10 +962,31 @@ static void release_quarantined(dbg_block_t *b) {
                      "block of %zu bytes, byte %zu written after it was freed", b->size, i);
     b->state = 0;
     b->check = 0;
-    hk_free_fast(base_of(b));
+    uint8_t *base = base_of(b);
+    unsigned cls = b->stash_class;
+    if (cls != 0 && stash.bytes + HDR + b->size + b->slack <= STASH_BYTES) {
+        *(uint8_t **)base = stash.head[cls - 1];
+        stash.head[cls - 1] = base;
+        stash.bytes += _hk_classes[cls - 1].block_size;
+        return;
+    }
+    hk_free_fast(base);
+}
+
+/* Gives the stash's blocks back to the heap (thread exit). */
+static void stash_empty(void) {
+    for (unsigned c = 0; c < HK_CLASSES; c++) {
+        while (stash.head[c]) {
+            uint8_t *base = stash.head[c];
+            stash.head[c] = *(uint8_t **)base;
+            hk_free_fast(base);
+        }
+    }
+    stash.bytes = 0;
 }
 
 static void quarantine_release_oldest(void);
+static bool quarantine_push(dbg_block_t *b);
 
 void _hk_debug_free(void *p, const char *func) {
     if (p == NULL) return;
@@ -821,7 +1010,7 @@ void _hk_debug_free(void *p, const char *func) {
     live_remove(b, si);
     op_end(si, how);
     busy++;
-    b->free_stack = _hk_stack_capture(0);
+    b->free_stack = _hk_stack_capture();
     busy--;
     b->free_tid = thread_number();
     if (b->guarded) { /* its own quarantine: the mapping, made inaccessible */
@@ -837,32 +1026,78 @@ void _hk_debug_free(void *p, const char *func) {
         return;
     }
     fill_freed(p, b->size);
-    b->next = NULL;
-    if (quarantine.last) quarantine.last->next = b;
-    else quarantine.first = b;
-    quarantine.last = b;
+    if (hk_unlikely(quarantine.closed || !quarantine_push(b))) {
+        b->state = 0;
+        b->check = 0;
+        hk_free_fast(base_of(b));
+    }
+}
+
+/* The ring entry of block b: its address and the lines its check reads
+ * first (header included). */
+static uint64_t ring_entry(const dbg_block_t *b) {
+    uintptr_t first = (uintptr_t)b & ~(uintptr_t)63;
+    uintptr_t end = (uintptr_t)user_of((dbg_block_t *)b) + b->size;
+    uint64_t lines = (end - first + 63) / 64;
+    if (lines > PREFETCH_LINES) lines = PREFETCH_LINES;
+    return (uint64_t)(uintptr_t)b | lines << ENTRY_LINES_SHIFT;
+}
+
+static dbg_block_t *ring_block(uint64_t e) {
+    return (dbg_block_t *)(uintptr_t)(e & (((uint64_t)1 << ENTRY_LINES_SHIFT) - 1));
+}
+
+/* Doubles the ring (plain memory); false when it cannot grow. */
+static bool ring_grow(void) {
+    size_t cap = quarantine.cap ? quarantine.cap * 2 : RING_MIN;
+    busy++;
+    uint64_t *ring = plain_alloc(cap * sizeof *ring, 0, false);
+    busy--;
+    if (ring == NULL) return false;
+    for (size_t i = 0; i < quarantine.count; i++)
+        ring[i] = quarantine.ring[(quarantine.head + i) & (quarantine.cap - 1)];
+    if (quarantine.ring) hk_free_fast(quarantine.ring);
+    quarantine.ring = ring;
+    quarantine.cap = cap;
+    quarantine.head = 0;
+    return true;
+}
+
+/* A freed block (filled) joins the quarantine; older blocks leave while it
+ * holds more than its budget. False when the ring cannot grow. */
+static bool quarantine_push(dbg_block_t *b) {
+    if (quarantine.count == quarantine.cap && !ring_grow()) return false;
+    quarantine.ring[(quarantine.head + quarantine.count++) & (quarantine.cap - 1)] = ring_entry(b);
     quarantine.bytes += b->size + HDR;
     size_t budget = (size_t)_hk_options.quarantine_mb << 20;
     while (quarantine.bytes > budget) quarantine_release_oldest();
+    return true;
 }
 
-/* The oldest block leaves the thread's quarantine: checked, then freed. */
+/* The oldest block leaves the thread's quarantine: checked, then freed;
+ * the one QUARANTINE_LEAD places behind it starts coming in. */
 static void quarantine_release_oldest(void) {
-    dbg_block_t *old = quarantine.first;
-    quarantine.first = old->next;
-    if (quarantine.first == NULL) quarantine.last = NULL;
-    /* The next one to leave is cold (16 MiB of frees ago): start fetching
-     * its header and the first lines its check reads now, for the next
-     * free. */
-    else {
-        const char *next = (const char *)quarantine.first;
-        __builtin_prefetch(next);
-        __builtin_prefetch(next + HDR);
-        __builtin_prefetch(next + HDR + 64);
-        __builtin_prefetch(next + HDR + 128);
+    size_t mask = quarantine.cap - 1;
+    dbg_block_t *old = ring_block(quarantine.ring[quarantine.head]);
+    quarantine.head = (quarantine.head + 1) & mask;
+    quarantine.count--;
+    if (quarantine.count >= QUARANTINE_LEAD) {
+        uint64_t e = quarantine.ring[(quarantine.head + QUARANTINE_LEAD - 1) & mask];
+        const dbg_block_t *next = ring_block(e);
+        const char *line = (const char *)((uintptr_t)next & ~(uintptr_t)63);
+        for (unsigned k = 0; k < (unsigned)(e >> ENTRY_LINES_SHIFT); k++)
+            __builtin_prefetch(line + 64 * k);
+        /* And the heap's descriptor of its page, which the free reads. */
+        __builtin_prefetch((const uint8_t *)hk_chunk_of(next)->pages +
+                           (((uintptr_t)next >> 6) & HK_DESC_OFFSET_MASK));
     }
     quarantine.bytes -= old->size + HDR;
     release_quarantined(old);
+}
+
+/* Empties the thread's quarantine (thread exit, the exit check). */
+static void quarantine_empty(void) {
+    while (quarantine.count) quarantine_release_oldest();
 }
 
 /* realloc within the heap block: when the new size leaves at least
@@ -886,7 +1121,7 @@ static bool resize_in_place(dbg_block_t *b, size_t size) {
     op_end(si, how);
     b->alloc_tid = thread_number();
     busy++;
-    b->alloc_stack = _hk_stack_capture(0);
+    b->alloc_stack = _hk_stack_capture();
     busy--;
     return true;
 }
@@ -984,6 +1219,9 @@ typedef struct {
     size_t n;
     size_t *todo;          /* indices of marked blocks not yet scanned */
     size_t ntodo;
+    uintptr_t lo, hi;      /* v[0].start and v[n - 1].end: a word outside
+                              points at no block (most words: no search) */
+    uintptr_t own_base;    /* heapkit's library, whose globals are not roots */
 } scan_t;
 
 static int by_start(const void *a, const void *b) {
@@ -992,6 +1230,7 @@ static int by_start(const void *a, const void *b) {
 }
 
 static void mark_word(scan_t *sc, uintptr_t w) {
+    if (w < sc->lo || w > sc->hi) return;
     size_t lo = 0, hi = sc->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -1019,8 +1258,8 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg) {
     (void)size;
     /* Not heapkit's own globals: they hold headers, never user pointers,
      * and the chunk map alone is 64 MiB of bss. */
-    Dl_info self;
-    if (dladdr((void *)scan_module, &self) && (uintptr_t)self.dli_fbase == info->dlpi_addr) return 0;
+    scan_t *sc = arg;
+    if (info->dlpi_addr == sc->own_base) return 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) {
@@ -1031,15 +1270,35 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg) {
     return 0;
 }
 
+/* The dynamic loader's segments, [lo, hi): the module named ld-*. Found
+ * once; asking dladdr of every live block's first frame (a search of the
+ * module's symbols each) was most of the exit check's time. */
+typedef struct {
+    uintptr_t lo, hi;
+} span_t;
+
+static int find_loader(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    const char *name = info->dlpi_name ? info->dlpi_name : "";
+    const char *slash = strrchr(name, '/');
+    if (strncmp(slash ? slash + 1 : name, "ld-", 3) != 0) return 0;
+    span_t *sp = arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD) continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (sp->lo == 0 || lo < sp->lo) sp->lo = lo;
+        if (hi > sp->hi) sp->hi = hi;
+    }
+    return 1;
+}
+
 /* True when the block was allocated by the dynamic loader (its first
  * frame is in ld.so). */
-static bool from_loader(const dbg_block_t *b) {
+static bool from_loader(const dbg_block_t *b, const span_t *loader) {
     void *pc[HK_STACK_MAX];
     if (_hk_stack_get(b->alloc_stack, pc) == 0) return false;
-    Dl_info info;
-    if (dladdr(pc[0], &info) == 0 || info.dli_fname == NULL) return false;
-    const char *slash = strrchr(info.dli_fname, '/');
-    return strncmp(slash ? slash + 1 : info.dli_fname, "ld-", 3) == 0;
+    return (uintptr_t)pc[0] >= loader->lo && (uintptr_t)pc[0] < loader->hi;
 }
 
 /* Marks every live block reachable from the roots; returns the array of
@@ -1060,7 +1319,7 @@ static live_t *mark_reachable(size_t *count, uintptr_t stack_from) {
     size_t n = 0;
     each_live(count_block, &n);
     scan_t sc = {plain_alloc((n + 1) * sizeof(live_t), 0, false), 0,
-                 plain_alloc((n + 1) * sizeof(size_t), 0, false), 0};
+                 plain_alloc((n + 1) * sizeof(size_t), 0, false), 0, 0, 0, 0};
     if (sc.v == NULL || sc.todo == NULL) {
         hk_free_fast(sc.v);
         hk_free_fast(sc.todo);
@@ -1068,8 +1327,15 @@ static live_t *mark_reachable(size_t *count, uintptr_t stack_from) {
     }
     each_live(collect_block, &sc); /* the same n: every other thread waits */
     qsort(sc.v, sc.n, sizeof *sc.v, by_start);
+    /* Blocks do not overlap: sorted by start, they are sorted by end. */
+    sc.lo = sc.n ? sc.v[0].start : 1;
+    sc.hi = sc.n ? sc.v[sc.n - 1].end : 0;
+    Dl_info self;
+    sc.own_base = dladdr((void *)mark_reachable, &self) ? (uintptr_t)self.dli_fbase : 0;
+    span_t loader = {0, 0};
+    dl_iterate_phdr(find_loader, &loader);
     for (size_t i = 0; i < sc.n; i++)
-        if (from_loader(sc.v[i].block)) {
+        if (from_loader(sc.v[i].block, &loader)) {
             sc.v[i].marked = true;
             sc.todo[sc.ntodo++] = i;
         }
@@ -1152,7 +1418,12 @@ static void report_leaks(uintptr_t stack_from) {
 static void thread_exit_debug(void *arg) {
     (void)arg;
     busy++;
-    while (quarantine.first) quarantine_release_oldest();
+    quarantine_empty();
+    quarantine.closed = true;
+    if (quarantine.ring) hk_free_fast(quarantine.ring);
+    quarantine.ring = NULL;
+    quarantine.cap = 0;
+    stash_empty();
     busy--;
     unsigned si = stripe_plus_one - 1;
     stripe_plus_one = SHARED_STRIPE + 1;
@@ -1202,7 +1473,7 @@ static void __attribute__((noinline)) at_exit(void) {
     each_live(find_damaged, &bad);
     if (bad) check_redzones(bad, "exit");
     /* Blocks in this thread's quarantine: writes after free. */
-    while (quarantine.first) quarantine_release_oldest();
+    quarantine_empty();
     if (want_leaks) report_leaks(program_stack);
     resume_operations();
     busy--;
@@ -1251,6 +1522,13 @@ __attribute__((constructor(101))) static void debug_init(void) {
         sigemptyset(&sa.sa_mask);
         sigaction(SIGSEGV, &sa, NULL);
     }
+    /* The fast path from here on: small classes, guard pages aside. */
+    size_t fast = HK_SMALL_MAX - HDR - REDZONE + 1;
+    while (fast > 0 && hk_class_of(fast - 1 + HDR + REDZONE) >= _hk_class_count) fast--;
+    if (want_guard_all) fast = 0;
+    else if (_hk_options.guard_min > 0 && (size_t)_hk_options.guard_min < fast)
+        fast = (size_t)_hk_options.guard_min;
+    fast_alloc_below = fast;
     if (_hk_options.leaks) want_leaks = true;
     if (_hk_options.quarantine_mb == 0) want_quarantine = false;
     thread_key_made = pthread_key_create(&thread_key, thread_exit_debug) == 0;

@@ -100,44 +100,87 @@ uintptr_t _hk_stack_top(void) {
     return stack_hi;
 }
 
-static unsigned walk_frame_pointers(void **pc, unsigned max, unsigned skip) {
-    if (stack_hi == 0) learn_stack_bounds(); /* may allocate: the caller is marked busy */
-    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-    unsigned n = 0;
-    while (n < max) {
-        /* Inside the stack (written so that no sum can wrap around). */
-        if (fp < stack_lo || fp > stack_hi - 2 * sizeof(void *) || (fp & (sizeof(void *) - 1)))
-            break;
-        const uintptr_t *frame = (const uintptr_t *)fp;
-        uintptr_t next = frame[0], ret = frame[1];
-        if (ret < 4096) break;
-        if (skip) skip--;
-        else if (n > 0 || !is_own(ret)) pc[n++] = (void *)ret;
-        if (next <= fp) break;
+/* A stack's hash, 64 bits: one multiply-add per frame while the frames are
+ * walked, mixed once at the end (the depot's buckets and the thread's
+ * cache take different bits of it). */
+#define HASH_MUL 0x9e3779b97f4a7c15ull
+
+static inline uint64_t hash_step(uint64_t h, uintptr_t pc) { return (h + pc) * HASH_MUL; }
+
+static inline uint64_t hash_end(uint64_t h, unsigned n) {
+    h ^= n;
+    h ^= h >> 31;
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 33);
+}
+
+static uint64_t hash_frames(void *const *pc, unsigned n) {
+    uint64_t h = 0;
+    for (unsigned i = 0; i < n; i++) h = hash_step(h, (uintptr_t)pc[i]);
+    return hash_end(h, n);
+}
+
+/* Walks the frame pointers from the caller of heapkit's first frame (the
+ * entry point's caller) up, at most HK_STACK_MAX frames; returns the depth
+ * and the stack's hash. Every frame read lies in [stack_lo, stack_hi) and
+ * above the one before, so the walk ends, and reads only mapped memory,
+ * whatever a frame pointer register held (code without frame pointers
+ * uses it for anything). */
+static inline __attribute__((always_inline)) unsigned walk_frame_pointers(void **pc, uint64_t *hash) {
+    if (hk_unlikely(stack_hi == 0)) learn_stack_bounds(); /* may allocate: the caller is marked busy */
+    uintptr_t lo = stack_lo, top = stack_hi - 2 * sizeof(void *);
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0), ret;
+    /* heapkit's own frames (this library's functions, the entry point).
+     * The first, _hk_stack_capture's own (this is inlined into it), returns
+     * into heapkit always: no need to ask. */
+    if (fp < lo || fp > top) return 0;
+    uintptr_t caller = ((const uintptr_t *)fp)[0];
+    if (caller <= fp) return 0;
+    fp = caller;
+    for (;;) {
+        if (fp < lo || fp > top) return 0;
+        ret = ((const uintptr_t *)fp)[1];
+        if (!is_own(ret)) break;
+        uintptr_t next = ((const uintptr_t *)fp)[0];
+        if (next <= fp) return 0;
         fp = next;
     }
+    /* The program's: from here on every frame counts, heapkit's too (a
+     * callback called from inside heapkit). */
+    unsigned n = 0;
+    uint64_t h = 0;
+    while (ret >= 4096) {
+        pc[n++] = (void *)ret;
+        h = hash_step(h, ret);
+        uintptr_t next = ((const uintptr_t *)fp)[0];
+        if (n == HK_STACK_MAX || next <= fp || next > top) break;
+        fp = next;
+        ret = ((const uintptr_t *)fp)[1];
+    }
+    *hash = hash_end(h, n);
     return n;
 }
 
 typedef struct {
     void **pc;
-    unsigned n, max, skip;
+    unsigned n, max;
 } unwind_state_t;
 
 static _Unwind_Reason_Code unwind_step(struct _Unwind_Context *ctx, void *arg) {
     unwind_state_t *s = arg;
     uintptr_t ip = _Unwind_GetIP(ctx);
     if (ip == 0) return _URC_END_OF_STACK;
-    if (s->skip) s->skip--;
-    else if (s->n < s->max && (s->n > 0 || !is_own(ip))) s->pc[s->n++] = (void *)ip;
+    if (s->n < s->max && (s->n > 0 || !is_own(ip))) s->pc[s->n++] = (void *)ip;
     return s->n < s->max ? _URC_NO_REASON : _URC_END_OF_STACK;
 }
 
 /* ---- The depot ----------------------------------------------------------- */
 
+/* One cache line or more each, so that adding an entry never writes a line
+ * holding another: entries are read by every thread, without a lock. */
 typedef struct {
+    _Alignas(64) uint64_t hash;
     uint32_t next;      /* next id in the same bucket, 0 at the end */
-    uint32_t hash;
     uint32_t depth;
     void *pc[HK_STACK_MAX];
 } stack_entry_t;
@@ -161,23 +204,13 @@ static bool depot_init(void) {
     return true;
 }
 
-static uint32_t hash_stack(void *const *pc, unsigned n) {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
-    for (unsigned i = 0; i < n; i++) {
-        h ^= (uint64_t)(uintptr_t)pc[i];
-        h *= 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
-    return (uint32_t)h;
-}
-
 static bool same_frames(void *const *a, void *const *b, unsigned n) {
     for (unsigned i = 0; i < n; i++)
         if (a[i] != b[i]) return false;
     return true;
 }
 
-static uint32_t lookup(uint32_t h, void *const *pc, unsigned n) {
+static uint32_t lookup(uint64_t h, void *const *pc, unsigned n) {
     for (uint32_t id = __atomic_load_n(&buckets[h % DEPOT_BUCKETS], __ATOMIC_ACQUIRE); id;
          id = entries[id].next)
         if (entries[id].hash == h && entries[id].depth == n && same_frames(entries[id].pc, pc, n))
@@ -185,38 +218,37 @@ static uint32_t lookup(uint32_t h, void *const *pc, unsigned n) {
     return 0;
 }
 
-static uint32_t depot_find_or_add(void *const *pc, unsigned n);
+static uint32_t depot_find_or_add(void *const *pc, unsigned n, uint64_t h);
 
 /* ---- The thread's recent stacks -----------------------------------------
  * A program allocates and frees from a few call sites over and over: the
- * thread keeps the stacks it took last, one per slot chosen by the first
- * return address, and a stack found there equal frame for frame has its id
- * without hashing or a look in the depot (whose entries other threads'
- * inserts keep pulling out of this core's cache). The walk itself still
- * runs on every capture: only all the frames tell two stacks apart.
+ * thread keeps the ids of the stacks it took last, by their hash, and a
+ * stack whose hash and depth match one of them and whose frames equal its
+ * depot entry's has that id without a look in the depot's buckets. Keyed
+ * by the whole stack's hash, not by the first frame: a program that
+ * allocates through a wrapper of its own (python's PyMem_RawMalloc) calls
+ * malloc from one place for every stack. The walk itself still runs on
+ * every capture: only all the frames tell two stacks apart.
  */
-#define RECENT 8 /* slots; a power of two */
+#define RECENT 64 /* slots; a power of two */
 
 typedef struct {
+    uint64_t hash;
     uint32_t id;     /* 0: empty */
     uint32_t depth;
-    void *pc[HK_STACK_MAX];
 } recent_t;
 
 static __thread recent_t recent[RECENT] __attribute__((tls_model("initial-exec")));
-
-static recent_t *recent_slot(void *const *pc) {
-    return &recent[((uintptr_t)pc[0] >> 4 ^ (uintptr_t)pc[0] >> 12) & (RECENT - 1)];
-}
 
 /* HEAPKIT_STACK=unwind, and heapkit's own text, learnt at the first
  * capture (a strcmp per capture was a tenth of its cost). */
 static bool use_unwinder;
 static bool stack_options_read;
 
-uint32_t _hk_stack_capture(unsigned skip) {
+uint32_t _hk_stack_capture(void) {
     void *pc[HK_STACK_MAX];
     unsigned n;
+    uint64_t h;
     if (hk_unlikely(!__atomic_load_n(&stack_options_read, __ATOMIC_ACQUIRE))) {
         /* Threads that get here at once compute the same values. */
         _hk_init(); /* the options */
@@ -225,29 +257,26 @@ uint32_t _hk_stack_capture(unsigned skip) {
                          __ATOMIC_RELAXED);
         __atomic_store_n(&stack_options_read, true, __ATOMIC_RELEASE);
     }
-    if (__atomic_load_n(&use_unwinder, __ATOMIC_RELAXED)) {
-        unwind_state_t s = {pc, 0, HK_STACK_MAX, skip};
+    if (hk_unlikely(__atomic_load_n(&use_unwinder, __ATOMIC_RELAXED))) {
+        unwind_state_t s = {pc, 0, HK_STACK_MAX};
         _Unwind_Backtrace(unwind_step, &s);
         n = s.n;
+        h = hash_frames(pc, n);
     } else {
-        n = walk_frame_pointers(pc, HK_STACK_MAX, skip);
+        n = walk_frame_pointers(pc, &h);
     }
     if (n == 0) return 0;
-    recent_t *r = recent_slot(pc);
-    if (r->id && r->depth == n && same_frames(r->pc, pc, n)) return r->id;
-    uint32_t id = depot_find_or_add(pc, n);
-    if (id) {
-        r->id = id;
-        r->depth = n;
-        memcpy(r->pc, pc, n * sizeof(void *));
-    }
+    recent_t *r = &recent[(h >> 32) & (RECENT - 1)];
+    /* An id in the thread's cache is in the depot (entries is set). */
+    if (r->hash == h && r->depth == n && same_frames(entries[r->id].pc, pc, n)) return r->id;
+    uint32_t id = depot_find_or_add(pc, n, h);
+    if (id) *r = (recent_t){h, id, n};
     return id;
 }
 
-/* The id of stack pc[0..n) in the depot, stored there if new; 0 when the
- * depot is full or cannot be had. */
-static uint32_t depot_find_or_add(void *const *pc, unsigned n) {
-    uint32_t h = hash_stack(pc, n);
+/* The id of stack pc[0..n) (hash h) in the depot, stored there if new; 0
+ * when the depot is full or cannot be had. */
+static uint32_t depot_find_or_add(void *const *pc, unsigned n, uint64_t h) {
     /* Entries never change once published (a bucket head is stored with
      * release after its entry is written), so the common case, a stack
      * seen before, is found without the lock. */

@@ -32,9 +32,8 @@ HK_INTERNAL size_t _hk_debug_usable_size(const void *p);
 /* ---- stack.c -------------------------------------------------------------- */
 #define HK_STACK_MAX 16
 /* Takes the stack from the first frame outside heapkit's own library (the
- * caller of malloc or free), after skipping `skip` frames, and returns its
- * id in the depot (0: no stack). */
-HK_INTERNAL uint32_t _hk_stack_capture(unsigned skip);
+ * caller of malloc or free) and returns its id in the depot (0: no stack). */
+HK_INTERNAL uint32_t _hk_stack_capture(void);
 /* The top of the calling thread's stack (its highest address). */
 HK_INTERNAL uintptr_t _hk_stack_top(void);
 /* Copies stack `id` to pc (HK_STACK_MAX entries); returns the depth. */

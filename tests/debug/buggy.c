@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #define NOINLINE __attribute__((noinline))
 
@@ -70,6 +72,15 @@ NOINLINE static void write_after_free(void) {
     p[5] = 1; /* found when the block leaves the quarantine, here at exit */
 }
 
+/* A block under 16 bytes: its last byte (the pattern is read as words). */
+NOINLINE static void write_after_free_small(void) {
+    char *p = malloc(13);
+    printf("block %p\n", (void *)p);
+    fflush(stdout);
+    free(p);
+    p[12] = 1;
+}
+
 /* The same found when the block leaves the quarantine: 40 MiB of frees
  * later (the quarantine holds 16 MiB per thread). */
 NOINLINE static void write_after_free_evicted(void) {
@@ -80,6 +91,45 @@ NOINLINE static void write_after_free_evicted(void) {
     p[7] = 1;
     for (int i = 0; i < 40; i++) free(malloc(1 << 20));
     printf("not caught\n");
+}
+
+/* Many blocks written after free: they leave the quarantine oldest first,
+ * so the first one is reported. The quarantine holds big blocks first
+ * (some have left it), then takes so many small ones that its ring of
+ * addresses grows several times with its oldest entry away from the ring's
+ * start. */
+NOINLINE static void write_after_free_order(void) {
+    for (int i = 0; i < 20; i++) free(malloc(1 << 20));
+    char *first = NULL;
+    for (int i = 0; i < 5000; i++) {
+        char *p = malloc(24);
+        if (i == 0) first = p;
+        free(p);
+        p[3] = 1;
+    }
+    printf("block %p\n", (void *)first);
+    fflush(stdout);
+    for (int i = 0; i < 400000; i++) free(malloc(64));
+    printf("not caught\n");
+}
+
+/* Blocks that left the quarantine are reused (the stash, then the heap):
+ * a block made from one is a new block in full, its bytes 0xbe, its red
+ * zone armed. Prints "fresh 1" when every new block's bytes were 0xbe,
+ * then overflows the last one by a byte. */
+NOINLINE static void reuse_after_quarantine(void) {
+    int fresh = 1;
+    for (int i = 0; i < 400000; i++) free(malloc(40));
+    char *p = NULL;
+    for (int i = 0; i < 1000; i++) {
+        p = malloc(40);
+        for (int k = 0; k < 40; k++) fresh &= (unsigned char)p[k] == 0xbe;
+        if (i < 999) free(p);
+    }
+    printf("fresh %d\nblock %p\n", fresh, (void *)p);
+    fflush(stdout);
+    p[40] = 'x';
+    free(p);
 }
 
 /* A big block's pattern is at its ends only (debug.c: FREED_HEAD, 4096
@@ -134,6 +184,27 @@ NOINLINE static void *leak_three_sites(void *arg) {
     leak_b();
     leak_c();
     return NULL;
+}
+
+/* Leaks through one allocation wrapper (as python's PyMem_RawMalloc): the
+ * stacks share their first frame and differ further up. */
+NOINLINE static void *wrapped_malloc(size_t n) { return malloc(n); }
+NOINLINE static void leak_via_first(void) { drop(wrapped_malloc(11)); }
+NOINLINE static void leak_via_second(void) {
+    for (int i = 0; i < 2; i++) drop(wrapped_malloc(22));
+}
+NOINLINE static void *leaks_through_wrapper_thread(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 3; i++) {
+        leak_via_first();
+        leak_via_second();
+    }
+    return NULL;
+}
+NOINLINE static void leaks_through_wrapper(void) {
+    pthread_t t;
+    pthread_create(&t, NULL, leaks_through_wrapper_thread, NULL);
+    pthread_join(t, NULL);
 }
 
 /* Three call sites and a thread lose blocks; one block stays reachable
@@ -208,6 +279,101 @@ NOINLINE static void guard_read_after_free(void) {
     printf("not caught\n");
 }
 
+/* Whether the mapping holding a small block carries the kernel's "hg"
+ * VmFlag (MADV_HUGEPAGE, /proc/self/smaps): prints "advice 1", "advice 0",
+ * or "advice -1" when no mapping holds it. */
+NOINLINE static void chunk_advice(void) {
+    char *p = malloc(100);
+    uintptr_t a = (uintptr_t)p;
+    int found = -1, in = 0;
+    char line[512];
+    FILE *f = fopen("/proc/self/smaps", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            in = a >= lo && a < hi;
+            continue;
+        }
+        if (in && strncmp(line, "VmFlags:", 8) == 0) {
+            found = strstr(line, " hg") != NULL;
+            break;
+        }
+    }
+    if (f) fclose(f);
+    printf("advice %d\n", found);
+    free(p);
+}
+
+/* The patterns at every size boundary of their code (debug.c's fill and
+ * checks take 8, 16, 32 and 64 bytes at a time, overlapping at the ends):
+ * a new block of every size up to 2200 bytes is 0xbe; for sizes around
+ * each boundary, in a child each, an overflow at the first, a middle and
+ * the last of the 16 red zone bytes is reported, and so is a write after
+ * free at the first, some middle and the last byte; a clean block is not.
+ * Run with HEAPKIT_QUARANTINE_MB=1 (4 MiB of frees evict a block) and
+ * HEAPKIT_STACK=nosymbols (no addr2line in 200 reports). Prints "patterns
+ * ok" or what was missed. */
+static void *volatile pattern_sink;
+NOINLINE static void churn(void) {
+    for (int i = 0; i < 40; i++) {
+        pattern_sink = malloc(100000);
+        free(pattern_sink);
+    }
+}
+enum { PAT_OVERFLOW, PAT_UAF, PAT_CLEAN };
+static int pattern_child(int what, size_t n, size_t k) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr);
+        volatile char *p = malloc(n);
+        pattern_sink = (void *)p;
+        if (what == PAT_OVERFLOW) p[n + k] = 1;
+        if (what == PAT_CLEAN) memset((char *)p, 1, n);
+        free((void *)p);
+        if (what == PAT_UAF) p[k] = 1;
+        churn();
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+}
+NOINLINE static void patterns(void) {
+    int bad = 0;
+    for (size_t n = 0; n <= 2200; n++) {
+        unsigned char *p = malloc(n);
+        for (size_t i = 0; i < n; i++)
+            if (p[i] != 0xbe) {
+                printf("new block of %zu bytes: byte %zu is 0x%02x\n", n, i, p[i]);
+                bad++;
+                break;
+            }
+        free(p);
+    }
+    static const size_t sizes[] = {1,   7,   8,   9,   15,  16,  17,  31,  32,   33,   47,   48,  63,
+                                   64,  65,  79,  80,  96,  127, 128, 129, 191,  192,  193,  255, 256,
+                                   257, 511, 512, 513, 1023, 1024, 1025, 2000, 4000, 5120};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        size_t n = sizes[s], at[] = {0, n / 2, n - 1};
+        for (size_t k = 0; k < 16; k += 7)
+            if (!pattern_child(PAT_OVERFLOW, n, k)) {
+                printf("overflow of %zu bytes at +%zu missed\n", n, k);
+                bad++;
+            }
+        for (int i = 0; i < 3; i++)
+            if (!pattern_child(PAT_UAF, n, at[i])) {
+                printf("write after free of %zu bytes at %zu missed\n", n, at[i]);
+                bad++;
+            }
+        if (pattern_child(PAT_CLEAN, n, 0)) {
+            printf("clean block of %zu bytes reported\n", n);
+            bad++;
+        }
+    }
+    if (bad == 0) printf("patterns ok\n");
+}
+
 static const struct {
     const char *name;
     void (*fn)(void);
@@ -225,6 +391,12 @@ static const struct {
     {"fork-wait", fork_wait_for_signal},
     {"guard-overflow", guard_overflow},
     {"guard-read-after-free", guard_read_after_free},
+    {"chunk-advice", chunk_advice},
+    {"leaks-wrapper", leaks_through_wrapper},
+    {"use-after-free-order", write_after_free_order},
+    {"reuse-after-quarantine", reuse_after_quarantine},
+    {"use-after-free-small", write_after_free_small},
+    {"patterns", patterns},
 };
 
 int main(int argc, char **argv) {

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -144,6 +145,11 @@ static void test_errors(void) {
     expect_error("use-after-free-evicted", "heapkit: free(): write after free",
                  "block of 48 bytes, byte 7 written after it was freed", "write_after_free_evicted",
                  "write_after_free_evicted", "write_after_free_evicted");
+    expect_error("use-after-free-small", "write after free", "block of 13 bytes, byte 12 written after it was freed",
+                 "write_after_free_small", "write_after_free_small", NULL);
+    expect_error("use-after-free-order", "heapkit: free(): write after free",
+                 "block of 24 bytes, byte 3 written after it was freed", "write_after_free_order",
+                 "write_after_free_order", "write_after_free_order");
     expect_error("realloc-after-free", "heapkit: realloc(): double free", "block of 16 bytes",
                  "realloc_after_free", "realloc_after_free", "realloc_after_free");
     expect_error("realloc-overflow", "heapkit: free(): overflow", "block of 12 bytes, 1 bytes past its end written",
@@ -155,6 +161,29 @@ static void test_errors(void) {
     expect_error("use-after-free-big-tail", "write after free",
                  "block of 1048576 bytes, byte 1048566 written after it was freed", "big_write_after_free",
                  "big_write_after_free", NULL);
+}
+
+/* Blocks that left the quarantine come back as new blocks in full: their
+ * bytes 0xbe, their red zone armed (an overflow by one byte is reported). */
+static void test_reuse_after_quarantine(void) {
+    static run_t r;
+    run(&r, debug_lib, "reuse-after-quarantine", NULL);
+    CHECK(aborted(&r));
+    CHECK(has(r.out, "fresh 1"));
+    char want[128];
+    snprintf(want, sizeof want, "heapkit: free(): overflow %s", printed_block(&r));
+    CHECK(has(r.err, want));
+    CHECK(has(r.err, "block of 40 bytes, 1 bytes past its end written"));
+}
+
+/* Fills and pattern checks at every size boundary of their code. */
+static void test_patterns(void) {
+    static run_t r;
+    const char *env[] = {"HEAPKIT_QUARANTINE_MB=1", "HEAPKIT_STACK=nosymbols", NULL};
+    run(&r, debug_lib, "patterns", env);
+    CHECK(exited_ok(&r));
+    CHECK(has(r.out, "patterns ok"));
+    if (!strstr(r.out, "patterns ok")) fprintf(stderr, "stdout was:\n%s\n", r.out);
 }
 
 /* The bound, stated in README and debug.c: a write after free in the
@@ -202,6 +231,22 @@ static void test_leaks(void) {
     const char *redzone[] = {"HEAPKIT_DEBUG=redzone,quarantine", NULL};
     run(&r, debug_lib, "leaks", redzone);
     CHECK(exited_ok(&r) && strstr(r.err, "leaks") == NULL);
+}
+
+/* Stacks that share their first frames (an allocation wrapper) are told
+ * apart by the frames above. */
+static void test_leaks_through_wrapper(void) {
+    static run_t r;
+    run(&r, debug_lib, "leaks-wrapper", NULL);
+    CHECK(exited_ok(&r));
+    CHECK(has(r.err, "heapkit: leaks: 165 bytes in 9 blocks lost, from 2 call stacks"));
+    CHECK(has(r.err, "heapkit: 132 bytes in 6 blocks allocated at:\n    #0 wrapped_malloc ("));
+    CHECK(has(r.err, "heapkit: 33 bytes in 3 blocks allocated at:\n    #0 wrapped_malloc ("));
+    char sec[4096];
+    CHECK(has(section(r.err, "heapkit: 132 bytes in 6 blocks allocated at:", sec, sizeof sec),
+              "#1 leak_via_second ("));
+    CHECK(has(section(r.err, "heapkit: 33 bytes in 3 blocks allocated at:", sec, sizeof sec),
+              "#1 leak_via_first ("));
 }
 
 static void test_clean(void) {
@@ -428,6 +473,35 @@ static void test_heapkit_run(void) {
     CHECK(has(r.err, "heapkit: no leaks"));
 }
 
+/* Whether this kernel accepts MADV_HUGEPAGE, asked of a mapping of our own
+ * (a container may hide /sys while the kernel takes the advice). */
+static bool kernel_takes_hugepage_advice(void) {
+    size_t n = (size_t)4 << 20;
+    void *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(m != MAP_FAILED);
+    bool ok = madvise(m, n, MADV_HUGEPAGE) == 0;
+    munmap(m, n);
+    return ok;
+}
+
+/* The debug library's chunks ask for transparent huge pages (its
+ * quarantine makes its heaps tens of MiB, all written), unless
+ * HEAPKIT_THP=0; the plain library's chunks never do. */
+static void test_chunk_huge_pages(void) {
+    static run_t r;
+    bool thp = kernel_takes_hugepage_advice();
+    run(&r, debug_lib, "chunk-advice", NULL);
+    CHECK(exited_ok(&r));
+    CHECK(has(r.out, thp ? "advice 1" : "advice 0"));
+    const char *off[] = {"HEAPKIT_THP=0", NULL};
+    run(&r, debug_lib, "chunk-advice", off);
+    CHECK(exited_ok(&r));
+    CHECK(has(r.out, "advice 0"));
+    run(&r, plain_lib, "chunk-advice", NULL);
+    CHECK(exited_ok(&r));
+    CHECK(has(r.out, "advice 0"));
+}
+
 /* The plain library says debug checks need the debug library. */
 static void test_plain_warns(void) {
     static run_t r;
@@ -447,8 +521,11 @@ int main(int argc, char **argv) {
     buggy = argv[3];
     heapkit_cmd = argc == 5 ? argv[4] : NULL;
     test_errors();
+    test_reuse_after_quarantine();
+    test_patterns();
     test_big_block_bound();
     test_leaks();
+    test_leaks_through_wrapper();
     test_clean();
     test_unwind();
     test_report_file();
@@ -456,6 +533,7 @@ int main(int argc, char **argv) {
     test_stats_signal_after_fork();
     test_guard_pages();
     test_heapkit_run();
+    test_chunk_huge_pages();
     test_plain_warns();
     return hk_test_done();
 }
