@@ -13,7 +13,7 @@
  * A block, inside a heap block of HDR + size + at least REDZONE bytes:
  *
  *   base      [padding for alignments over 16]
- *   user - 64 header (dbg_block_t): size, stacks, state, its slot in the
+ *   user - 48 header (dbg_block_t): size, stacks, state, its slot in the
  *             live table, a check word, and 8 canary bytes just before
  *             the user bytes
  *   user      the size bytes asked for (filled with ALLOC_FILL unless
@@ -63,7 +63,7 @@
 
 #if HK_DEBUG_MODE /* the whole file: only the debug variant builds it */
 
-#define HDR          64
+#define HDR          48
 #define REDZONE      16
 #define ALLOC_FILL   0xbe
 #define FREE_FILL    0xdf
@@ -86,14 +86,23 @@
 
 enum { STATE_LIVE = 0x4c, STATE_FREED = 0x46 };
 
+/* 48 bytes, so that the header shares its cache line with the first 16
+ * user bytes (a 64-byte header took a line of its own: free read one line
+ * more than the program did, and every block was 16 bytes bigger). What
+ * made room: the slot and the freeing thread share a word (a block has a
+ * slot while live, a freeing thread once freed), the check word is 32
+ * bits (with the state byte, a pointer that is not a debug block matches
+ * by chance once in 2^40), and the stash's link, which only a block that
+ * left the quarantine needs, is written over the dead header's first word
+ * instead of having a field. */
 typedef struct dbg_block_s {
-    uint64_t link;       /* unused while a debug block; the stash links heap
-                            blocks through their first word */
-    uint32_t slot;       /* live: its entry in its stripe's table (0: none) */
-    uint32_t free_tid;   /* freed: the thread that freed it */
+    union {
+        uint32_t slot;   /* live: its entry in its stripe's table (0: none) */
+        uint32_t free_tid; /* freed: the thread that freed it */
+    };
+    uint32_t alloc_tid;
     size_t size;         /* bytes asked for */
     uint32_t alloc_stack, free_stack; /* stack depot ids; 0: none */
-    uint32_t alloc_tid;
     uint32_t slack;      /* red zone bytes from user + size to the block's end */
     uint32_t base_off;   /* the heap block starts this many bytes before the header */
     uint8_t state;       /* STATE_LIVE or STATE_FREED */
@@ -101,10 +110,11 @@ typedef struct dbg_block_s {
     uint8_t guarded;     /* 1: a mapping of its own, ending at a guard page */
     uint8_t stash_class; /* 1 + the size class of its heap block when a freed
                             block may be reused from the stash, else 0 */
-    uint64_t check;      /* (uintptr_t)user ^ state ^ secret */
+    uint32_t check;      /* the low 32 bits of (uintptr_t)user ^ state ^ secret */
     uint8_t canary[8];   /* CANARY_FILL: the front red zone */
 } dbg_block_t;
-_Static_assert(sizeof(dbg_block_t) == HDR, "the header is 64 bytes");
+_Static_assert(sizeof(dbg_block_t) == HDR, "the header is HDR bytes");
+_Static_assert(HDR % 16 == 0, "user bytes keep malloc's 16-byte alignment");
 
 /* ---- Live blocks ---------------------------------------------------------
  * Each thread claims a stripe while it lives: a table of its live blocks,
@@ -181,10 +191,14 @@ static _Atomic(unsigned) next_stripe;
                                 read in order, which the hardware follows */
 #define ENTRY_LINES_SHIFT 56 /* ring entry: address | lines << 56 */
 #define RING_MIN 1024        /* entries; the ring doubles when full */
+/* What a block counts against HEAPKIT_QUARANTINE_MB: its size, header and
+ * smallest red zone, the least heap memory it holds. (64 + size while the
+ * header was 64 bytes: the same count of blocks as then.) */
+#define QUARANTINE_COST(size) ((size) + HDR + REDZONE)
 static __thread struct {
     uint64_t *ring;  /* cap entries (a power of two), NULL until needed */
     size_t cap, head, count;
-    size_t bytes;    /* HDR + size of each block in it */
+    size_t bytes;    /* QUARANTINE_COST(size) of each block in it */
     bool closed;     /* the thread's exit emptied it: frees skip it */
 } quarantine TLS_IE;
 
@@ -352,9 +366,9 @@ static dbg_block_t *header_of(const void *p) { return (dbg_block_t *)((uintptr_t
 /* The secret is only there to make a chance match with user data unlikely;
  * it must be the same from the first allocation on (before any
  * constructor ran), so it is derived from where the library was loaded. */
-static uint64_t check_of(const void *user, uint8_t state) {
+static uint32_t check_of(const void *user, uint8_t state) {
     uint64_t secret = ((uint64_t)(uintptr_t)stripes * 0x9e3779b97f4a7c15ull) ^ 0x6865617064626721ull;
-    return (uintptr_t)user ^ state ^ secret;
+    return (uint32_t)((uintptr_t)user ^ state ^ secret);
 }
 
 /* ---- Plain memory -------------------------------------------------------- */
@@ -1068,7 +1082,7 @@ static bool ring_grow(void) {
 static bool quarantine_push(dbg_block_t *b) {
     if (quarantine.count == quarantine.cap && !ring_grow()) return false;
     quarantine.ring[(quarantine.head + quarantine.count++) & (quarantine.cap - 1)] = ring_entry(b);
-    quarantine.bytes += b->size + HDR;
+    quarantine.bytes += QUARANTINE_COST(b->size);
     size_t budget = (size_t)_hk_options.quarantine_mb << 20;
     while (quarantine.bytes > budget) quarantine_release_oldest();
     return true;
@@ -1091,7 +1105,7 @@ static void quarantine_release_oldest(void) {
         __builtin_prefetch((const uint8_t *)hk_chunk_of(next)->pages +
                            (((uintptr_t)next >> 6) & HK_DESC_OFFSET_MASK));
     }
-    quarantine.bytes -= old->size + HDR;
+    quarantine.bytes -= QUARANTINE_COST(old->size);
     release_quarantined(old);
 }
 
