@@ -179,8 +179,10 @@ HK_API bool hk_is_heap_memory(const void *p);
 
 /* ---- Statistics -------------------------------------------------------- */
 
-/* Number of small size classes; hk_stats_t.classes has one entry each. */
-#define HK_STATS_CLASSES 48
+/* Room for the small size classes (49 now); hk_stats_t.classes has one
+ * entry each, block_size 0 past the last. Was 48: code built against that
+ * header must be rebuilt (hk_stats_t grew). */
+#define HK_STATS_CLASSES 64
 
 typedef struct hk_class_stats_s {
     size_t block_size;   /* bytes per block of the class; 0 past the last class */

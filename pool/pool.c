@@ -113,8 +113,12 @@ static void *alloc_large(hk_pool_t *p, size_t align, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
-    char *blk = align > POOL_ALIGN ? hk_heap_aligned_alloc(p->heap, align, head + size)
-                                   : hk_heap_malloc(p->heap, head + size);
+    /* A block of 0 bytes still takes one: with a large alignment the header
+     * is padded to the whole alignment, and the block's pointer would be
+     * the end of its heap block, which may be no heap memory at all. */
+    size_t body = size ? size : 1;
+    char *blk = align > POOL_ALIGN ? hk_heap_aligned_alloc(p->heap, align, head + body)
+                                   : hk_heap_malloc(p->heap, head + body);
     if (blk == NULL) return NULL;
     large_t *l = (large_t *)(blk + head - sizeof(large_t));
     l->pool = p;

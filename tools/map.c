@@ -57,7 +57,7 @@
 /* heapkit's chunk geometry (docs/design.md, "Memory layout"). */
 #define HK_CHUNK_BYTES (4ull << 20)
 #define HK_META_BYTES  (68ull << 10)
-#define HK_HUGE_MIN    (2ull << 20)
+#define HK_HUGE_MIN    (2ull << 20)  /* the smallest huge block's data */
 #define HK_PAGE_BYTES  4096ull
 /* A thread stack's guard is a page or a few (glibc: one page by default);
  * larger no-access maps are reservations (sanitizers, arenas, JITs). */
@@ -399,11 +399,11 @@ static bool plain_anon(const row_t *r) {
 static bool heapkit_shaped(const maps_t *m, size_t i) {
     const row_t *r = &m->rows[i];
     unsigned long long size = r->end - r->start;
-    if ((r->start + HK_META_BYTES) % HK_CHUNK_BYTES == 0 && size > HK_META_BYTES + HK_HUGE_MIN)
+    if ((r->start + HK_META_BYTES) % HK_CHUNK_BYTES == 0 && size >= HK_META_BYTES + HK_HUGE_MIN)
         return true; /* plain: a reservation starts here */
     if (r->end % HK_CHUNK_BYTES == 0 && size >= HK_META_BYTES + HK_CHUNK_BYTES)
         return true; /* plain: a chunk ends here */
-    if (r->start % HK_CHUNK_BYTES == 0 && size > HK_HUGE_MIN && guard_below(m, i, HK_PAGE_BYTES))
+    if (r->start % HK_CHUNK_BYTES == 0 && size >= HK_HUGE_MIN && guard_below(m, i, HK_PAGE_BYTES))
         return true; /* secure: the data between its guards */
     if (guard_above(m, i, true) && (r->end + HK_PAGE_BYTES) % HK_CHUNK_BYTES == 0)
         return true; /* secure: the metadata below the first guard */

@@ -284,12 +284,14 @@ HK_INTERNAL void _hk_sizeclass_init(void);
 static inline unsigned hk_class_of(size_t size) {
     if (hk_likely(size <= HK_DIRECT_MAX)) return _hk_class_direct[(size + 7) >> 3];
     /* Four classes per doubling above 128 bytes: the two bits below the
-     * leading one of (size - 1) pick the quarter; eight from 4 KiB to 8 KiB
-     * (b == 12), where three bits pick the eighth (sizeclass.c says why). */
+     * leading one of (size - 1) pick the quarter; eight from 1 to 2 KiB
+     * (b == 10) and from 4 to 8 KiB (b == 12), where three bits pick the
+     * eighth (sizeclass.c says why). */
     size_t s = size - 1;
     unsigned b = 63u - (unsigned)__builtin_clzl(s);
-    if (b == 12) return 29u + (unsigned)((s >> 9) & 7u);
-    return 9u + (b - 7u) * 4u + (b > 12 ? 4u : 0u) + (unsigned)((s >> (b - 2)) & 3u);
+    if (b == 10) return 21u + (unsigned)((s >> 7) & 7u);
+    if (b == 12) return 33u + (unsigned)((s >> 9) & 7u);
+    return 9u + (b - 7u) * 4u + (b > 10 ? 4u : 0u) + (b > 12 ? 4u : 0u) + (unsigned)((s >> (b - 2)) & 3u);
 }
 
 /* ---- slab.c --------------------------------------------------------------- */

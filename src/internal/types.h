@@ -47,8 +47,14 @@
 #define HK_ORDERS       (HK_MAX_ORDER + 1)
 
 #define HK_SMALL_MAX    ((size_t)32 * 1024)      /* largest size served by slabs */
-#define HK_MEDIUM_MAX   (HK_CHUNK_SIZE / 2)      /* largest malloc served by the buddy
-                                                    (realloc growth: a whole chunk) */
+/* Largest malloc served by the buddy: 511 pages. A request of half a chunk
+ * or more (2 MiB: one transparent huge page) is huge. As a buddy block it
+ * would take a whole order-9 half of a chunk, and a program that frees and
+ * reallocates such blocks with larger ones (served from the huge cache)
+ * would keep a chunk committed beside its cached huge block; as a huge
+ * block it shares the huge cache with them. realloc growth of a medium
+ * block stays in the buddy up to a whole chunk (_hk_heap_alloc_grown). */
+#define HK_MEDIUM_MAX   (HK_CHUNK_SIZE / 2 - HK_PAGE_SIZE)
 #define HK_DIRECT_MAX   1024                     /* sizes with a table lookup */
 #define HK_DIRECT_SLOTS (HK_DIRECT_MAX / 8 + 1)  /* one per 8 bytes of size, 0 included */
 

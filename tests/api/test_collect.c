@@ -24,7 +24,7 @@ static void populate(pop_t *pop, size_t total, uint64_t seed) {
     while (small + medium + huge < total && pop->n < cap) {
         size_t s;
         if (small < total / 2) { s = 16 + hk_rng_below(&rng, hk_rng_below(&rng, 8) ? 512 : 32 * KiB); small += s; }
-        else if (medium < total * 35 / 100) { s = 32 * KiB + hk_rng_below(&rng, 2 * MiB - 32 * KiB); medium += s; }
+        else if (medium < total * 35 / 100) { s = 32 * KiB + hk_rng_below(&rng, 2 * MiB - 4 * KiB - 32 * KiB); medium += s; }
         else { s = 2 * MiB + 1 + hk_rng_below(&rng, 6 * MiB); huge += s; }
         void *p = hk_malloc(s);
         REQUIRE(p != NULL);

@@ -1,6 +1,7 @@
 // test_malloc: hk_malloc / hk_free / hk_usable_size and the alignment
 // guarantee, over every size class boundary region (small, medium 32 KiB -
-// 2 MiB, huge > 2 MiB), plus sizes that cannot be served (NULL + ENOMEM).
+// 2 MiB less a page, huge from there), plus sizes that cannot be served
+// (NULL + ENOMEM).
 #include "hk_test.h"
 #include "api/hk_util.h"
 

@@ -1,5 +1,5 @@
 // test_realloc: hk_realloc / hk_reallocarray grow and shrink across the
-// small / medium (32 KiB - 2 MiB) / huge (> 2 MiB) boundaries keeping the
+// small / medium (32 KiB - 2 MiB less a page) / huge boundaries keeping the
 // contents up to min(old, new); NULL acts as malloc; a failed realloc
 // leaves the block intact; realloc to 0 neither crashes nor leaks.
 #include "hk_test.h"
@@ -26,7 +26,7 @@ static void *step(void *p, size_t old, size_t size, uint64_t id, const char *wha
 static const size_t walk[] = {
     1, 8, 15, 16, 17, 100, 1000, 4096, 4097, 20000,
     32 * 1024 - 1, 32 * 1024, 32 * 1024 + 1, 40000, 100000, 1024 * 1024,
-    2 * 1024 * 1024 - 1, 2 * 1024 * 1024, 2 * 1024 * 1024 + 1, 3 * 1024 * 1024,
+    2 * 1024 * 1024 - 4096, 2 * 1024 * 1024 - 1, 2 * 1024 * 1024, 2 * 1024 * 1024 + 1, 3 * 1024 * 1024,
     5 * 1024 * 1024 + 5, 16 * 1024 * 1024,
 };
 enum { NWALK = sizeof walk / sizeof walk[0] };

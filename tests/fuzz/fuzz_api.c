@@ -56,7 +56,7 @@
 #define NHEAPS         4              /* slot 0: the thread's default heap */
 #define NPOOLS         4
 #define MAX_CLEANUPS   512            /* cleanup records per input */
-#define HUGE_MIN       (2 * MiB)      /* larger blocks are mapped on their own */
+#define MEDIUM_MAX     (2 * MiB - 4 * KiB) /* larger blocks are mapped on their own */
 #define POOL_LARGE     (16 * KiB)     /* larger pool requests get a block of their own */
 #define IMPOSSIBLE_MIN ((size_t)1 << 48) /* more than the address space */
 
@@ -479,7 +479,7 @@ static void spot_check(void) {
 static const size_t edge_sizes[] = {
     0,    1,    7,    8,    9,    15,   16,   17,    31,    32,    127,   128,   129,
     1023, 1024, 1025, 4095, 4096, 4097, 16383, 16384, 16385, 32767, 32768, 32769, 65536,
-    2 * MiB - 4096, 2 * MiB - 1, 2 * MiB, 2 * MiB + 1, 4 * MiB - 1, 4 * MiB, 4 * MiB + 1,
+    2 * MiB - 4096, 2 * MiB - 4095, 2 * MiB - 1, 2 * MiB, 2 * MiB + 1, 4 * MiB - 1, 4 * MiB, 4 * MiB + 1,
 };
 
 static size_t impossible_size(void) {
@@ -505,9 +505,9 @@ static size_arg_t rd_size(void) {
     if (sel < 14) r.n = v % 257;
     else if (sel < 20) r.n = v % 1025;
     else if (sel < 25) r.n = v % (32 * KiB + 1);
-    else if (sel < 27) r.n = 32 * KiB + (((size_t)v << 6) | (rd8() & 63)) % (HUGE_MIN - 32 * KiB + 1);
-    else if (sel < 28) r.n = (v & 1 ? 32 * KiB : HUGE_MIN) + ((size_t)v << 4) % (256 * KiB); /* just past an edge */
-    else if (sel < 29) r.n = HUGE_MIN + (((size_t)v << 8 | rd8()) * 97) % (6 * MiB);
+    else if (sel < 27) r.n = 32 * KiB + (((size_t)v << 6) | (rd8() & 63)) % (MEDIUM_MAX - 32 * KiB + 1);
+    else if (sel < 28) r.n = (v & 1 ? 32 * KiB : MEDIUM_MAX) + ((size_t)v << 4) % (256 * KiB); /* just past an edge */
+    else if (sel < 29) r.n = MEDIUM_MAX + 1 + (((size_t)v << 8 | rd8()) * 97) % (6 * MiB);
     else if (sel < 31) r.n = edge_sizes[v % (sizeof edge_sizes / sizeof edge_sizes[0])];
     else {
         r.n = impossible_size();
@@ -742,7 +742,7 @@ static void op_calloc(void) {
  * except a huge block that mremap moved within its own heap. */
 static int realloc_owner(const blk_t *old, uint8_t *q, size_t size, int target) {
     if (q == old->p) return old->owner;
-    if (old->len > HUGE_MIN && size > HUGE_MIN && old->owner != target && !heaps[old->owner].released &&
+    if (old->len > MEDIUM_MAX && size > MEDIUM_MAX && old->owner != target && !heaps[old->owner].released &&
         hk_heap_owns(heaps[old->owner].h, q))
         return old->owner;
     if (!hk_heap_owns(heaps[target].h, q))

@@ -30,11 +30,15 @@ static int run_child(void (*fn)(void *)) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* The largest medium block (2 MiB less a page; 2 MiB is huge): two fill a
+ * chunk, so a few of them make whole chunks free. */
+#define MEDIUM_LARGEST ((2 << 20) - 4096)
+
 /* A double free of a block whose chunk went back to the global cache is
  * reported, not a crash. */
 static void double_free_cached_chunk(void *arg) {
     (void)arg;
-    void *a = hk_malloc(2 << 20), *b = hk_malloc(2 << 20), *c = hk_malloc(2 << 20);
+    void *a = hk_malloc(MEDIUM_LARGEST), *b = hk_malloc(MEDIUM_LARGEST), *c = hk_malloc(MEDIUM_LARGEST);
     hk_free(a);
     hk_free(b);
     hk_free(c);
@@ -93,7 +97,7 @@ static void test_orphaned_heap_adoptable(void) {
 typedef struct { void *blocks[50]; } batch_t;
 static void *alloc_batch(void *arg) {
     batch_t *b = arg;
-    for (int i = 0; i < 50; i++) b->blocks[i] = hk_malloc(2 << 20);
+    for (int i = 0; i < 50; i++) b->blocks[i] = hk_malloc(MEDIUM_LARGEST);
     return NULL;
 }
 static void fork_reuse_child(void *arg) {
@@ -103,7 +107,7 @@ static void fork_reuse_child(void *arg) {
     hk_stats_t s0, s1;
     hk_stats(&s0);
     void *again[50];
-    for (int i = 0; i < 50; i++) again[i] = hk_malloc(2 << 20);
+    for (int i = 0; i < 50; i++) again[i] = hk_malloc(MEDIUM_LARGEST);
     hk_stats(&s1);
     /* 100 MiB were freed; allocating them again must not map 100 MiB more */
     _exit(s1.mapped_bytes < s0.mapped_bytes + (40u << 20) && again[49] ? 0 : 1);

@@ -43,17 +43,18 @@ int main(void) {
     /* A chunk of an explicit heap filled by medium blocks up to its end. */
     hk_heap_t *h = hk_heap_new();
     REQUIRE(h);
+    const size_t quarter = HK_CHUNK_SIZE / 4; /* 1 MiB: four fill a chunk */
     uint8_t *m[4];
     for (int i = 0; i < 4; i++) {
-        m[i] = hk_heap_malloc(h, HK_MEDIUM_MAX / 2); /* 1 MiB: four fill a chunk */
+        m[i] = hk_heap_malloc(h, quarter);
         REQUIRE(m[i]);
     }
     uint8_t *last = m[0];
     for (int i = 1; i < 4; i++)
         if (m[i] > last) last = m[i];
-    if (sec_chunk_data(last) == sec_chunk_data(m[0]) && last + HK_MEDIUM_MAX / 2 == sec_chunk_data(last) + HK_CHUNK_SIZE) {
-        expect_ok(last + HK_MEDIUM_MAX / 2 - 1, "last byte of the chunk's last medium block");
-        expect_fault(last + HK_MEDIUM_MAX / 2, "one byte past the chunk's last medium block");
+    if (sec_chunk_data(last) == sec_chunk_data(m[0]) && last + quarter == sec_chunk_data(last) + HK_CHUNK_SIZE) {
+        expect_ok(last + quarter - 1, "last byte of the chunk's last medium block");
+        expect_fault(last + quarter, "one byte past the chunk's last medium block");
     } else {
         CHECK(!"four 1 MiB blocks of a fresh heap fill one chunk");
     }

@@ -2,7 +2,7 @@
 // test_random: randomized single-thread stress against a shadow model.
 // Operations: malloc, calloc, realloc (incl. NULL), reallocarray, aligned
 // alloc, posix_memalign, free, usable_size; sizes skewed small with some
-// medium (32 KiB - 2 MiB) and a few huge (> 2 MiB). Every live block is
+// medium (32 KiB - 2 MiB less a page) and a few huge (> 2 MiB). Every live block is
 // filled over its whole usable size with a pattern derived from its id and
 // checked before free and realloc; a treap of live ranges [p, p + usable)
 // catches any overlap the moment a block is handed out; calloc memory is
@@ -86,10 +86,10 @@ static size_t pick_size(void) {
     if (k < 500) return 1 + hk_rng_below(&rng, 128);
     if (k < 780) return 1 + hk_rng_below(&rng, 1024);
     if (k < 960) return 1 + hk_rng_below(&rng, 32 * KiB);
-    if (k < 998) { /* medium, log-uniform 32 KiB .. 2 MiB */
+    if (k < 998) { /* medium, log-uniform 32 KiB .. 2 MiB less a page */
         unsigned sh = 15 + (unsigned)hk_rng_below(&rng, 6);
         size_t base = (size_t)1 << sh;
-        return base + hk_rng_below(&rng, base + 1);
+        return base + hk_rng_below(&rng, base - 4 * KiB + 1);
     }
     return 2 * MiB + 1 + hk_rng_below(&rng, 6 * MiB); /* huge */
 }
