@@ -798,11 +798,29 @@ static void on_fault(int sig, siginfo_t *info, void *ctx) {
 static inline void prefetch_next_block(size_t total) {
     if (total > HK_DIRECT_MAX) return;
     hk_heap_t *h = _hk_tls_heap;
-    const hk_block_t *next = h->current[_hk_class_direct[(total + 7) >> 3]]->free;
+    const hk_block_t *next = h->direct[(total + 7) >> 3].page->free;
     if (next) {
         __builtin_prefetch(next, 1);
         __builtin_prefetch((const char *)next + HDR, 1);
     }
+}
+
+/* A new block's header armed and its bytes filled (zeroed for calloc);
+ * the red zone, the stack and the live table are the caller's. */
+static inline void header_arm(dbg_block_t *b, uint8_t *user, size_t size, uint8_t stash_class,
+                              bool guarded, uint32_t base_off, bool zero) {
+    b->stash_class = stash_class;
+    b->guarded = guarded;
+    b->base_off = base_off;
+    b->size = size;
+    b->state = STATE_LIVE;
+    b->check = check_of(user, STATE_LIVE);
+    b->alloc_tid = thread_number();
+    b->free_stack = 0;
+    uint64_t canary = 0x0101010101010101ull * CANARY_FILL;
+    memcpy(b->canary, &canary, sizeof canary);
+    if (zero) memset(user, 0, size);
+    else fill(user, ALLOC_FILL, size < ALLOC_FILL_MAX ? size : ALLOC_FILL_MAX);
 }
 
 /* Every case: alignments, guard pages, blocks past the small classes,
@@ -844,19 +862,7 @@ static void *__attribute__((noinline)) debug_alloc_any(size_t size, size_t align
         user = (uint8_t *)(((uintptr_t)base + HDR + align - 1) & ~(uintptr_t)(align - 1));
     }
     dbg_block_t *b = header_of(user);
-    b->stash_class = (uint8_t)stash_class;
-    b->guarded = map_size != 0;
-    b->base_off = (uint32_t)((uint8_t *)b - base);
-    b->size = size;
-    b->state = STATE_LIVE;
-    b->check = check_of(user, STATE_LIVE);
-    b->alloc_tid = thread_number();
-
-    b->free_stack = 0;
-    uint64_t canary = 0x0101010101010101ull * CANARY_FILL;
-    memcpy(b->canary, &canary, sizeof canary);
-    if (zero) memset(user, 0, size);
-    else fill(user, ALLOC_FILL, size < ALLOC_FILL_MAX ? size : ALLOC_FILL_MAX);
+    header_arm(b, user, size, (uint8_t)stash_class, map_size != 0, (uint32_t)((uint8_t *)b - base), zero);
     size_t end = measure_end(b, usable);
     b->slack = (uint32_t)(end - size);
     fill(user + size, REDZONE_FILL, end - size);
@@ -897,18 +903,7 @@ void *_hk_debug_alloc(size_t size, size_t align, bool zero) {
     }
     uint8_t *user = base + HDR;
     dbg_block_t *b = (dbg_block_t *)base;
-    b->stash_class = usable <= STASH_BLOCK_MAX ? (uint8_t)(cls + 1) : 0;
-    b->guarded = 0;
-    b->base_off = 0;
-    b->size = size;
-    b->state = STATE_LIVE;
-    b->check = check_of(user, STATE_LIVE);
-    b->alloc_tid = thread_number();
-    b->free_stack = 0;
-    uint64_t canary = 0x0101010101010101ull * CANARY_FILL;
-    memcpy(b->canary, &canary, sizeof canary);
-    if (zero) memset(user, 0, size);
-    else fill(user, ALLOC_FILL, size < ALLOC_FILL_MAX ? size : ALLOC_FILL_MAX);
+    header_arm(b, user, size, usable <= STASH_BLOCK_MAX ? (uint8_t)(cls + 1) : 0, false, 0, zero);
     hk_asan_unpoison(base, usable); /* (ASan: the red zone is the block's) */
     size_t end = usable - HDR;
     b->slack = (uint32_t)(end - size);
